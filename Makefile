@@ -1,0 +1,135 @@
+# flowvault - one GNU Makefile.
+#
+#   make            build build/flowvault, the generator and the unit tests
+#   make deps       apt-get install the Debian packages below when missing
+#   make run        build, import sample traffic into ./demo-store, show it
+#   make test       unit + integration tests, the ASan/UBSan build, fuzz replay
+#   make bench      performance figures against tcpdump (tools/bench)
+#   make fuzz       long libFuzzer runs (FUZZ_SECONDS each)
+#   make SANITIZE=address,undefined   a sanitizer build in build-san/
+
+DEB_PACKAGES := build-essential pkg-config clang liburing-dev liblmdb-dev \
+	lmdb-utils libzstd-dev libpcap-dev libmicrohttpd-dev libjansson-dev \
+	libdpdk-dev tshark tcpdump tcpreplay python3 iproute2 curl time
+
+PKGS := liburing lmdb libzstd libpcap jansson
+
+CC ?= cc
+ifeq ($(origin CC),default)
+CC := cc
+endif
+
+ifneq ($(SANITIZE),)
+BUILD ?= build-san
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+BUILD ?= build
+SANFLAGS :=
+endif
+
+OPT ?= -O2 -g
+CFLAGS_BASE := -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
+	-Wshadow -Wstrict-prototypes -Wmissing-prototypes -D_GNU_SOURCE -I.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(SANFLAGS) $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
+LIBS = $(PKG_LIBS) -lpthread -lm
+
+MODULES := common capture storage index api
+LIB_SRCS := $(filter-out api/main.c,$(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+MAIN_OBJ := $(BUILD)/obj/api/main.o
+LIB := $(BUILD)/libflowvault.a
+BIN := $(BUILD)/flowvault
+
+TOOL_SRCS := $(wildcard tools/*.c)
+TOOLS := $(TOOL_SRCS:tools/%.c=$(BUILD)/%)
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps run test test-only bench fuzz fuzz-build clean format-check docs-screens
+
+all: $(BIN) $(TOOLS) $(UNIT_BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN): $(MAIN_OBJ) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/%: $(BUILD)/obj/tools/%.o $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# Fuzz harnesses: clang + libFuzzer + ASan/UBSan, linked with the library
+# built the same way (through an archive, so only what a harness uses).
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS = -std=gnu11 -g -O1 -D_GNU_SOURCE -I. $(PKG_CFLAGS) $(FUZZ_SAN)
+FUZZ_OBJS := $(LIB_SRCS:%.c=build-fuzz/obj/%.o)
+build-fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+build-fuzz/libflowvault.a: $(FUZZ_OBJS)
+	rm -f $@ && ar rcs $@ $^
+build-fuzz/%: tests/fuzz/%.c build-fuzz/libflowvault.a
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build-fuzz/libflowvault.a $(LIBS)
+
+-include $(shell find build-fuzz/obj -name '*.d' 2>/dev/null)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build-fuzz/corpus-$$n; \
+	  echo "== $$n ($(FUZZ_SECONDS) s)"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done
+
+# Installs the Debian packages the build and the tests use, when missing.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root, or install:$$missing" >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+SAMPLE ?= $(firstword $(wildcard ../shared/corpus/mixed/echo-connections.pcap))
+run: deps
+	$(MAKE) all
+	tools/run-demo.sh $(BUILD)
+
+test: deps
+	$(MAKE) all
+	$(MAKE) SANITIZE=address,undefined all
+	$(MAKE) fuzz-build
+	tests/run.sh
+
+test-only:
+	tests/run.sh
+
+bench: deps
+	$(MAKE) all
+	tools/bench/run.sh $(BUILD)
+
+format-check:
+	clang-format --dry-run --Werror $(LIB_SRCS) api/main.c $(wildcard */*.h) $(TOOL_SRCS) $(UNIT_SRCS)
+
+clean:
+	rm -rf build build-san build-fuzz

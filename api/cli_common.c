@@ -1,0 +1,316 @@
+/*
+ * cli_common.c - what the subcommands share: the store's interface table,
+ * opening a store for reading, and flow output (table, JSON, CSV).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/cli.h"
+#include "capture/decode.h"
+#include "common/fv.h"
+
+void fv_cli_err(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "flowvault %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int fv_ifaces_load(struct fv_index *ix, struct fv_ifaces *ifs)
+{
+	uint8_t buf[FV_MAX_IFACES * 8];
+	size_t len = 0;
+	int err;
+
+	memset(ifs, 0, sizeof(*ifs));
+	err = fv_index_get_meta(ix, "ifaces", buf, sizeof(buf), &len);
+	if (err == FV_ENOTFOUND)
+		return 0;
+	if (err)
+		return err;
+	if (len % 8 || len > sizeof(buf))
+		return FV_ECORRUPT;
+	ifs->n = (unsigned)(len / 8);
+	for (unsigned i = 0; i < ifs->n; i++) {
+		memcpy(&ifs->v[i].linktype, buf + 8 * i, 4);
+		memcpy(&ifs->v[i].snaplen, buf + 8 * i + 4, 4);
+	}
+	return 0;
+}
+
+int fv_ifaces_get(struct fv_ifaces *ifs, uint32_t linktype, uint32_t snaplen,
+		  int *added)
+{
+	for (unsigned i = 0; i < ifs->n; i++)
+		if (ifs->v[i].linktype == linktype &&
+		    ifs->v[i].snaplen == snaplen)
+			return (int)i;
+	if (ifs->n >= FV_MAX_IFACES)
+		return -ENOSPC;
+	ifs->v[ifs->n].linktype = linktype;
+	ifs->v[ifs->n].snaplen = snaplen;
+	*added = 1;
+	return (int)ifs->n++;
+}
+
+int fv_ifaces_save(struct fv_index *ix, const struct fv_ifaces *ifs)
+{
+	uint8_t buf[FV_MAX_IFACES * 8];
+
+	for (unsigned i = 0; i < ifs->n; i++) {
+		memcpy(buf + 8 * i, &ifs->v[i].linktype, 4);
+		memcpy(buf + 8 * i + 4, &ifs->v[i].snaplen, 4);
+	}
+	return fv_index_put_meta(ix, "ifaces", buf, ifs->n * 8);
+}
+
+int fv_cli_store_open(struct fv_cli_store *s, const char *dir)
+{
+	char path[4096];
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	s->dir = dir;
+	err = fv_store_open(dir, NULL, &s->conf);
+	if (err)
+		return err;
+	err = fv_index_open(&s->ix, fv_store_path(path, sizeof(path), dir,
+						  "index"),
+			    FV_INDEX_RDONLY, 0);
+	if (err)
+		return err;
+	err = fv_ifaces_load(s->ix, &s->ifs);
+	if (err) {
+		fv_index_close(s->ix);
+		s->ix = NULL;
+	}
+	return err;
+}
+
+void fv_cli_store_close(struct fv_cli_store *s)
+{
+	if (s->ix)
+		fv_index_close(s->ix);
+	s->ix = NULL;
+}
+
+char *fv_cli_addr(uint8_t family, const uint8_t *a, char *buf, unsigned len)
+{
+	if (family == 4)
+		inet_ntop(AF_INET, a, buf, len);
+	else if (family == 6)
+		inet_ntop(AF_INET6, a, buf, len);
+	else
+		snprintf(buf, len, "-");
+	return buf;
+}
+
+const char *fv_cli_proto_name(uint8_t proto, char *buf, unsigned len)
+{
+	switch (proto) {
+	case 1:
+		return "icmp";
+	case 6:
+		return "tcp";
+	case 17:
+		return "udp";
+	case 47:
+		return "gre";
+	case 50:
+		return "esp";
+	case 58:
+		return "icmp6";
+	case 132:
+		return "sctp";
+	}
+	snprintf(buf, len, "%u", proto);
+	return buf;
+}
+
+char *fv_cli_tcp_flags(uint8_t f, char *buf)
+{
+	static const char names[] = "FSRPAUEC";
+	int n = 0;
+
+	for (int i = 0; i < 8; i++)
+		if (f & (1u << i))
+			buf[n++] = names[i];
+	buf[n] = 0;
+	return buf;
+}
+
+const char *fv_cli_end_name(uint8_t reason)
+{
+	switch (reason) {
+	case FV_END_IDLE:
+		return "idle";
+	case FV_END_ACTIVE:
+		return "active";
+	case FV_END_FIN:
+		return "fin";
+	case FV_END_RST:
+		return "rst";
+	case FV_END_EOF:
+		return "eof";
+	case FV_END_EVICT:
+		return "evicted";
+	}
+	return "open";
+}
+
+int fv_cli_parse_fmt(const char *s, enum fv_flow_fmt *fmt)
+{
+	if (!strcmp(s, "table"))
+		*fmt = FV_FMT_TABLE;
+	else if (!strcmp(s, "json"))
+		*fmt = FV_FMT_JSON;
+	else if (!strcmp(s, "ndjson") || !strcmp(s, "jsonl"))
+		*fmt = FV_FMT_NDJSON;
+	else if (!strcmp(s, "csv"))
+		*fmt = FV_FMT_CSV;
+	else
+		return FV_EUSAGE;
+	return 0;
+}
+
+char *fv_cli_hsize(uint64_t v, char *buf, unsigned len)
+{
+	static const char *u[] = { "B", "KB", "MB", "GB", "TB", "PB" };
+	double d = (double)v;
+	int i = 0;
+
+	while (d >= 1000 && i < 5) {
+		d /= 1000;
+		i++;
+	}
+	if (i == 0)
+		snprintf(buf, len, "%" PRIu64 " B", v);
+	else
+		snprintf(buf, len, "%.1f %s", d, u[i]);
+	return buf;
+}
+
+#define CSV_HEADER                                                          \
+	"id,first,last,duration,proto,client,client_port,server,server_port," \
+	"vlan,c2s_packets,c2s_bytes,s2c_packets,s2c_bytes,packets,bytes,"     \
+	"c2s_tcp_flags,s2c_tcp_flags,end,community_id,first_ns,last_ns,iface"
+
+void fv_cli_flow_header(FILE *out, enum fv_flow_fmt fmt)
+{
+	switch (fmt) {
+	case FV_FMT_TABLE:
+		fprintf(out, "%-8s %-30s %9s %-5s %-41s %-41s %8s %10s %8s %10s %-6s\n",
+			"ID", "FIRST", "DURATION", "PROTO", "CLIENT", "SERVER",
+			"C>S PKTS", "C>S BYTES", "S>C PKTS", "S>C BYTES",
+			"END");
+		break;
+	case FV_FMT_JSON:
+		fputs("[", out);
+		break;
+	case FV_FMT_CSV:
+		fputs(CSV_HEADER "\n", out);
+		break;
+	case FV_FMT_NDJSON:
+		break;
+	}
+}
+
+static char *endpoint(const struct fv_flow *f, int server, char *buf,
+		      unsigned len)
+{
+	char a[INET6_ADDRSTRLEN];
+	const uint8_t *addr = server ? f->key.daddr : f->key.saddr;
+	uint16_t port = server ? f->key.dport : f->key.sport;
+
+	fv_cli_addr(f->key.family, addr, a, sizeof(a));
+	if (f->key.proto == 6 || f->key.proto == 17 || f->key.proto == 132)
+		snprintf(buf, len, f->key.family == 6 ? "[%s]:%u" : "%s:%u", a,
+			 port);
+	else
+		snprintf(buf, len, "%s", a);
+	return buf;
+}
+
+void fv_cli_flow_print(FILE *out, enum fv_flow_fmt fmt, const struct fv_flow *f,
+		       int first)
+{
+	char t0[48], t1[48], ca[INET6_ADDRSTRLEN], sa[INET6_ADDRSTRLEN];
+	char pn[8], cf[9], sf[9], cid[40] = "", ce[64], se[64];
+	double dur = (double)(f->last_ns - f->first_ns) / 1e9;
+	const char *proto = fv_cli_proto_name(f->key.proto, pn, sizeof(pn));
+
+	fv_format_time(f->first_ns, t0, sizeof(t0));
+	fv_format_time(f->last_ns, t1, sizeof(t1));
+	fv_cli_addr(f->key.family, f->key.saddr, ca, sizeof(ca));
+	fv_cli_addr(f->key.family, f->key.daddr, sa, sizeof(sa));
+	fv_cli_tcp_flags(f->tcp_flags[0], cf);
+	fv_cli_tcp_flags(f->tcp_flags[1], sf);
+	if (fmt != FV_FMT_TABLE)
+		fv_community_id_key(&f->key, f->icmp_type, f->icmp_code, 0, cid,
+				    sizeof(cid));
+	switch (fmt) {
+	case FV_FMT_TABLE:
+		fprintf(out,
+			"%-8" PRIu64 " %-30s %9.3f %-5s %-41s %-41s %8" PRIu64
+			" %10" PRIu64 " %8" PRIu64 " %10" PRIu64 " %-6s\n",
+			f->id, t0, dur, proto, endpoint(f, 0, ce, sizeof(ce)),
+			endpoint(f, 1, se, sizeof(se)), f->pkts[0], f->bytes[0],
+			f->pkts[1], f->bytes[1], fv_cli_end_name(f->end_reason));
+		break;
+	case FV_FMT_CSV:
+		fprintf(out,
+			"%" PRIu64 ",%s,%s,%.9f,%s,%s,%u,%s,%u,%u,%" PRIu64
+			",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
+			",%" PRIu64 ",%s,%s,%s,%s,%" PRIu64 ",%" PRIu64 ",%u\n",
+			f->id, t0, t1, dur, proto, ca, f->key.sport, sa,
+			f->key.dport, f->key.vlan, f->pkts[0], f->bytes[0],
+			f->pkts[1], f->bytes[1], f->pkts[0] + f->pkts[1],
+			f->bytes[0] + f->bytes[1], cf, sf,
+			fv_cli_end_name(f->end_reason), cid, f->first_ns,
+			f->last_ns, f->iface);
+		break;
+	case FV_FMT_JSON:
+	case FV_FMT_NDJSON:
+		if (fmt == FV_FMT_JSON)
+			fputs(first ? "\n" : ",\n", out);
+		fprintf(out,
+			"{\"id\":%" PRIu64 ",\"first\":\"%s\",\"last\":\"%s\","
+			"\"first_ns\":%" PRIu64 ",\"last_ns\":%" PRIu64
+			",\"duration\":%.9f,\"family\":%u,\"proto\":%u,"
+			"\"proto_name\":\"%s\",\"client\":\"%s\","
+			"\"client_port\":%u,\"server\":\"%s\","
+			"\"server_port\":%u,\"vlan\":%u,"
+			"\"c2s_packets\":%" PRIu64 ",\"c2s_bytes\":%" PRIu64
+			",\"s2c_packets\":%" PRIu64 ",\"s2c_bytes\":%" PRIu64
+			",\"packets\":%" PRIu64 ",\"bytes\":%" PRIu64
+			",\"c2s_tcp_flags\":\"%s\",\"s2c_tcp_flags\":\"%s\","
+			"\"end\":\"%s\",\"partial\":%s,\"community_id\":\"%s\","
+			"\"iface\":%u,\"worker\":%u}",
+			f->id, t0, t1, f->first_ns, f->last_ns, dur,
+			f->key.family, f->key.proto, proto, ca, f->key.sport,
+			sa, f->key.dport, f->key.vlan, f->pkts[0], f->bytes[0],
+			f->pkts[1], f->bytes[1], f->pkts[0] + f->pkts[1],
+			f->bytes[0] + f->bytes[1], cf, sf,
+			fv_cli_end_name(f->end_reason),
+			(f->flags & FV_FLOW_PARTIAL) ? "true" : "false", cid,
+			f->iface, f->worker);
+		if (fmt == FV_FMT_NDJSON)
+			fputc('\n', out);
+		break;
+	}
+}
+
+void fv_cli_flow_footer(FILE *out, enum fv_flow_fmt fmt, int any)
+{
+	if (fmt == FV_FMT_JSON)
+		fputs(any ? "\n]\n" : "]\n", out);
+}

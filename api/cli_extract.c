@@ -1,0 +1,393 @@
+/*
+ * cli_extract.c - flowvault extract: a flow's packets, or a BPF query over
+ * a time range, as pcap (nanosecond) or pcapng.
+ *
+ * --flow: flow id -> its place runs -> each block read once -> the records
+ * whose flow id matches, in capture order. The number found per block must
+ * equal the count the index holds, or the extraction fails loudly.
+ * --bpf: blocks whose time range meets [since, until] -> every record in
+ * the range that the filter (libpcap's compiler, per link type) accepts.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pcap/pcap.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/cli.h"
+#include "capture/capfile.h"
+#include "common/fv.h"
+#include "storage/storage.h"
+
+static void usage(FILE *f)
+{
+	fputs("usage: flowvault extract -s STORE (--flow ID | --bpf EXPR [--since T] [--until T]) -w FILE\n"
+	      "\n"
+	      "Writes packets from the store as a capture file.\n"
+	      "\n"
+	      "  -s, --store DIR      store directory\n"
+	      "      --flow ID        every packet of flow ID, in capture order\n"
+	      "      --bpf EXPR       packets matching a tcpdump filter (\"\" = all)\n"
+	      "      --since T        from T (RFC 3339, epoch seconds, or -15m)\n"
+	      "      --until T        up to T, inclusive\n"
+	      "  -w, --write FILE     output file, - for standard output\n"
+	      "      --format F       pcap (nanosecond, default) or pcapng\n"
+	      "  -h, --help\n"
+	      "\n"
+	      "exit status: 0 ok, 1 error, 2 usage, 3 no such flow, 4 packets expired\n",
+	      f);
+}
+
+struct extract {
+	struct fv_cli_store st;
+	struct fv_seg_reader *rd;
+	struct fv_pcapw *w;
+	enum fv_pcapw_format fmt;
+	FILE *out;
+	uint64_t written;
+	/* --flow */
+	uint64_t flow_id;
+	fv_ref run_ref;
+	uint64_t run_count;
+	int err;
+	/* --bpf */
+	uint64_t since, until;
+	struct bpf_program prog[FV_MAX_IFACES];
+	int prog_ok[FV_MAX_IFACES];
+	const char *bpf;
+	int out_linktype;
+};
+
+static int open_writer(struct extract *x, int linktype, uint32_t snaplen)
+{
+	int err;
+
+	if (x->w)
+		return 0;
+	err = fv_pcapw_open(&x->w, x->out, x->fmt, linktype, snaplen);
+	x->out_linktype = linktype;
+	return err;
+}
+
+static int write_rec(struct extract *x, const struct fv_rec *r,
+		     const uint8_t *frame)
+{
+	int lt = -1, err;
+	uint32_t snap = 262144;
+
+	if (r->iface < x->st.ifs.n) {
+		lt = (int)x->st.ifs.v[r->iface].linktype;
+		snap = x->st.ifs.v[r->iface].snaplen;
+	}
+	if (lt < 0)
+		return FV_ECORRUPT;
+	err = open_writer(x, lt, snap ? snap : 262144);
+	if (err)
+		return err;
+	if (x->fmt == FV_PCAPW_PCAP && lt != x->out_linktype) {
+		fv_cli_err("extract",
+			   "packets of link types %d and %d: a pcap file holds one; "
+			   "use --format pcapng",
+			   x->out_linktype, lt);
+		return FV_EUSAGE;
+	}
+	if (x->fmt == FV_PCAPW_PCAP && r->ts_ns / FV_NSEC_PER_SEC > UINT32_MAX) {
+		char t[48];
+
+		fv_cli_err("extract",
+			   "a packet's time (%s) is past what classic pcap holds "
+			   "(2106-02-07); use --format pcapng",
+			   fv_format_time(r->ts_ns, t, sizeof(t)));
+		return FV_EUSAGE;
+	}
+	err = fv_pcapw_write(x->w, lt, r->ts_ns, r->caplen, r->origlen, frame);
+	if (!err)
+		x->written++;
+	return err;
+}
+
+/* Reads one block and writes the records of the flow; checks the count. */
+static int flush_run(struct extract *x)
+{
+	struct fv_block blk;
+	struct fv_rec r;
+	const uint8_t *frame;
+	uint32_t off = 0;
+	uint64_t found = 0;
+	int rc;
+
+	if (!x->run_count)
+		return 0;
+	rc = fv_seg_read_block(x->rd, x->run_ref, &blk);
+	if (rc)
+		return rc;
+	while ((rc = fv_block_next(&blk, &off, &r, &frame)) == 1) {
+		if (r.flow_id != x->flow_id)
+			continue;
+		rc = write_rec(x, &r, frame);
+		if (rc)
+			return rc;
+		found++;
+	}
+	if (rc < 0)
+		return rc;
+	if (found != x->run_count) {
+		fv_cli_err("extract",
+			   "block %016" PRIx64 " holds %" PRIu64
+			   " packets of flow %" PRIu64 ", the index says %" PRIu64,
+			   x->run_ref, found, x->flow_id, x->run_count);
+		return FV_ECORRUPT;
+	}
+	x->run_count = 0;
+	return 0;
+}
+
+/* Place runs arrive in capture order; runs of one block (a flow that was
+ * checkpointed inside a block) are merged so each block is read once. */
+static int on_run(void *arg, fv_ref ref, uint32_t count)
+{
+	struct extract *x = arg;
+	int err;
+
+	if (x->run_count && ref == x->run_ref) {
+		x->run_count += count;
+		return 0;
+	}
+	err = flush_run(x);
+	if (err)
+		return err;
+	x->run_ref = ref;
+	x->run_count = count;
+	return 0;
+}
+
+static int compile_bpf(struct extract *x)
+{
+	char msg[PCAP_ERRBUF_SIZE] = "";
+	int any = 0;
+
+	/* A filter that does not fit one link type of the store (e.g. "ether
+	 * host" on raw IP) matches nothing there; one that fits none is an
+	 * error. */
+	for (unsigned i = 0; i < x->st.ifs.n; i++) {
+		pcap_t *p = pcap_open_dead(
+			fv_linktype_to_dlt((int)x->st.ifs.v[i].linktype),
+			262144);
+
+		if (!p)
+			return -ENOMEM;
+		if (pcap_compile(p, &x->prog[i], x->bpf, 1,
+				 PCAP_NETMASK_UNKNOWN) == 0) {
+			x->prog_ok[i] = 1;
+			any = 1;
+		} else {
+			snprintf(msg, sizeof(msg), "%s", pcap_geterr(p));
+		}
+		pcap_close(p);
+	}
+	if (!any && x->st.ifs.n) {
+		fv_cli_err("extract", "bad --bpf filter '%s': %s", x->bpf, msg);
+		return FV_EFILTER;
+	}
+	return 0;
+}
+
+static int on_block(void *arg, const struct fv_block_info *bi)
+{
+	struct extract *x = arg;
+	struct fv_block blk;
+	struct fv_rec r;
+	const uint8_t *frame;
+	uint32_t off = 0;
+	int rc;
+
+	rc = fv_seg_read_block(x->rd, bi->ref, &blk);
+	if (rc == FV_EEXPIRED)
+		return 0; /* recycled since: its packets are gone */
+	if (rc)
+		return rc;
+	while ((rc = fv_block_next(&blk, &off, &r, &frame)) == 1) {
+		struct pcap_pkthdr h;
+
+		if (r.ts_ns < x->since || r.ts_ns > x->until)
+			continue;
+		if (r.iface >= x->st.ifs.n || !x->prog_ok[r.iface])
+			continue;
+		h.caplen = r.caplen;
+		h.len = r.origlen;
+		h.ts.tv_sec = (time_t)(r.ts_ns / FV_NSEC_PER_SEC);
+		h.ts.tv_usec = (suseconds_t)(r.ts_ns % FV_NSEC_PER_SEC / 1000);
+		if (x->bpf[0] && !pcap_offline_filter(&x->prog[r.iface], &h, frame))
+			continue;
+		rc = write_rec(x, &r, frame);
+		if (rc)
+			return rc;
+	}
+	return rc < 0 ? rc : 0;
+}
+
+int fv_cli_extract(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "store", required_argument, 0, 's' },
+		{ "flow", required_argument, 0, 'f' },
+		{ "bpf", required_argument, 0, 'b' },
+		{ "since", required_argument, 0, 'S' },
+		{ "until", required_argument, 0, 'U' },
+		{ "write", required_argument, 0, 'w' },
+		{ "format", required_argument, 0, 'F' },
+		{ "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	struct extract x = { .fmt = FV_PCAPW_PCAP, .until = UINT64_MAX };
+	const char *store = NULL, *outpath = NULL, *flow = NULL;
+	char path[4096], *end;
+	int c, err, rc = FV_EXIT_ERROR;
+	uint64_t now = fv_now_real_ns();
+
+	while ((c = getopt_long(argc, argv, "s:w:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			store = optarg;
+			break;
+		case 'f':
+			flow = optarg;
+			break;
+		case 'b':
+			x.bpf = optarg;
+			break;
+		case 'S':
+		case 'U':
+			if (fv_parse_time(optarg, now, c == 'S' ? &x.since : &x.until)) {
+				fv_cli_err("extract",
+					   "bad time '%s' (RFC 3339, epoch seconds, or -15m)",
+					   optarg);
+				return FV_EXIT_USAGE;
+			}
+			break;
+		case 'w':
+			outpath = optarg;
+			break;
+		case 'F':
+			if (!strcmp(optarg, "pcap"))
+				x.fmt = FV_PCAPW_PCAP;
+			else if (!strcmp(optarg, "pcapng"))
+				x.fmt = FV_PCAPW_PCAPNG;
+			else {
+				fv_cli_err("extract", "--format is pcap or pcapng");
+				return FV_EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return FV_EXIT_OK;
+		default:
+			usage(stderr);
+			return FV_EXIT_USAGE;
+		}
+	}
+	if (!store || !outpath || !!flow == !!x.bpf || optind < argc) {
+		usage(stderr);
+		return FV_EXIT_USAGE;
+	}
+	if (flow) {
+		errno = 0;
+		x.flow_id = strtoull(flow, &end, 10);
+		if (errno || *end || !x.flow_id) {
+			fv_cli_err("extract", "bad flow id '%s'", flow);
+			return FV_EXIT_USAGE;
+		}
+	}
+	err = fv_cli_store_open(&x.st, store);
+	if (err) {
+		fv_cli_err("extract", "%s: %s", store,
+			   err == -ENOENT ? "no store here" : fv_strerror(err));
+		return FV_EXIT_ERROR;
+	}
+	if (x.bpf) {
+		err = compile_bpf(&x);
+		if (err) {
+			rc = FV_EXIT_USAGE;
+			goto out_store;
+		}
+	}
+	if (flow) {
+		struct fv_flow f;
+
+		err = fv_index_get_flow(x.st.ix, x.flow_id, &f);
+		if (err) {
+			fv_cli_err("extract", "flow %" PRIu64 ": %s", x.flow_id,
+				   err == FV_ENOTFOUND ? "no such flow"
+						       : fv_strerror(err));
+			rc = err == FV_ENOTFOUND ? FV_EXIT_NOTFOUND : FV_EXIT_ERROR;
+			goto out_store;
+		}
+	}
+	err = fv_seg_reader_open(&x.rd, fv_store_path(path, sizeof(path), store,
+						     "segments"),
+				 x.st.conf.nsegments, x.st.conf.block_size);
+	if (err) {
+		fv_cli_err("extract", "opening segments: %s", fv_strerror(err));
+		goto out_store;
+	}
+	if (!strcmp(outpath, "-")) {
+		x.out = stdout;
+	} else {
+		x.out = fopen(outpath, "wb");
+		if (!x.out) {
+			fv_cli_err("extract", "%s: %s", outpath, strerror(errno));
+			goto out_reader;
+		}
+	}
+	if (flow) {
+		err = fv_index_places(x.st.ix, x.flow_id, on_run, &x);
+		if (!err)
+			err = flush_run(&x);
+	} else {
+		err = fv_index_blocks(x.st.ix, x.since, x.until, on_block, &x);
+	}
+	if (!err && !x.w) {
+		/* Nothing matched: still a valid, empty capture file. */
+		int lt = x.st.ifs.n ? (int)x.st.ifs.v[0].linktype : 1;
+
+		err = open_writer(&x, lt, 262144);
+	}
+	if (x.w) {
+		int e = fv_pcapw_close(x.w);
+
+		if (!err)
+			err = e;
+	}
+	if (x.out != stdout) {
+		if (fclose(x.out) && !err)
+			err = -errno;
+	} else if (fflush(stdout) && !err) {
+		err = -errno;
+	}
+	if (err == FV_EEXPIRED) {
+		fv_cli_err("extract",
+			   "flow %" PRIu64 ": its packets have expired (the segment "
+			   "holding them was recycled)",
+			   x.flow_id);
+		rc = FV_EXIT_EXPIRED;
+	} else if (err == FV_EUSAGE) {
+		rc = FV_EXIT_USAGE;
+	} else if (err) {
+		fv_cli_err("extract", "%s", fv_strerror(err));
+	} else {
+		rc = FV_EXIT_OK;
+	}
+	if (rc != FV_EXIT_OK && x.out != stdout)
+		unlink(outpath);
+out_reader:
+	fv_seg_reader_close(x.rd);
+out_store:
+	for (unsigned i = 0; i < x.st.ifs.n; i++)
+		if (x.prog_ok[i])
+			pcap_freecode(&x.prog[i]);
+	fv_cli_store_close(&x.st);
+	return rc;
+}

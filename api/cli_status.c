@@ -1,0 +1,202 @@
+/*
+ * cli_status.c - flowvault status: what a store holds.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "api/cli.h"
+#include "common/fv.h"
+
+static void usage(FILE *f)
+{
+	fputs("usage: flowvault status -s STORE [--format table|json]\n"
+	      "\n"
+	      "Shows the store: budget, segments, packets, time range, flows,\n"
+	      "undecodable frames, index size.\n",
+	      f);
+}
+
+struct tally {
+	uint64_t blocks, first, last, packets;
+};
+
+static int on_block(void *arg, const struct fv_block_info *bi)
+{
+	struct tally *t = arg;
+
+	t->blocks++;
+	t->packets += bi->count;
+	if (!t->first || bi->first_ns < t->first)
+		t->first = bi->first_ns;
+	if (bi->last_ns > t->last)
+		t->last = bi->last_ns;
+	return 0;
+}
+
+/* Segment files and the bytes they take on disk. */
+static void seg_usage(const char *dir, uint64_t *files, uint64_t *bytes)
+{
+	char path[4096];
+	DIR *d, *w;
+	struct dirent *e, *s;
+
+	*files = *bytes = 0;
+	d = opendir(fv_store_path(path, sizeof(path), dir, "segments"));
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char wp[4600];
+
+		if (e->d_name[0] != 'w')
+			continue;
+		snprintf(wp, sizeof(wp), "%s/%s", path, e->d_name);
+		w = opendir(wp);
+		if (!w)
+			continue;
+		while ((s = readdir(w))) {
+			char fp[4900];
+			struct stat st;
+
+			if (s->d_name[0] != 's')
+				continue;
+			snprintf(fp, sizeof(fp), "%s/%s", wp, s->d_name);
+			if (stat(fp, &st) == 0) {
+				(*files)++;
+				*bytes += (uint64_t)st.st_blocks * 512;
+			}
+		}
+		closedir(w);
+	}
+	closedir(d);
+}
+
+static uint64_t meta(struct fv_index *ix, const char *name)
+{
+	uint64_t v = 0;
+
+	fv_index_get_u64(ix, name, &v);
+	return v;
+}
+
+int fv_cli_status(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "store", required_argument, 0, 's' },
+		{ "format", required_argument, 0, 'F' },
+		{ "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	const char *store = NULL;
+	int c, err, json = 0;
+	struct fv_cli_store st;
+	struct fv_index_stats is;
+	struct tally t = { 0 };
+	uint64_t files, segbytes;
+	char b[6][48], t0[48], t1[48];
+
+	while ((c = getopt_long(argc, argv, "s:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			store = optarg;
+			break;
+		case 'F':
+			if (!strcmp(optarg, "json"))
+				json = 1;
+			else if (strcmp(optarg, "table")) {
+				fv_cli_err("status", "--format is table or json");
+				return FV_EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return FV_EXIT_OK;
+		default:
+			usage(stderr);
+			return FV_EXIT_USAGE;
+		}
+	}
+	if (!store || optind < argc) {
+		usage(stderr);
+		return FV_EXIT_USAGE;
+	}
+	err = fv_cli_store_open(&st, store);
+	if (err) {
+		fv_cli_err("status", "%s: %s", store,
+			   err == -ENOENT ? "no store here" : fv_strerror(err));
+		return FV_EXIT_ERROR;
+	}
+	err = fv_index_stats(st.ix, &is);
+	if (!err)
+		err = fv_index_blocks(st.ix, 0, UINT64_MAX, on_block, &t);
+	if (err) {
+		fv_cli_err("status", "%s", fv_strerror(err));
+		fv_cli_store_close(&st);
+		return FV_EXIT_ERROR;
+	}
+	seg_usage(store, &files, &segbytes);
+	fv_format_time(t.first, t0, sizeof(t0));
+	fv_format_time(t.last, t1, sizeof(t1));
+	if (json) {
+		printf("{\"store\":\"%s\",\"format\":%u,\"max_disk\":%" PRIu64
+		       ",\"segment_size\":%" PRIu64 ",\"segments_per_worker\":%u,"
+		       "\"workers\":%u,\"segment_files\":%" PRIu64
+		       ",\"segment_bytes\":%" PRIu64 ",\"blocks\":%" PRIu64
+		       ",\"packets\":%" PRIu64 ",\"bytes\":%" PRIu64
+		       ",\"stored_bytes\":%" PRIu64 ",\"first_ns\":%" PRIu64
+		       ",\"last_ns\":%" PRIu64 ",\"flows\":%" PRIu64
+		       ",\"undecodable\":%" PRIu64 ",\"flow_overflow\":%" PRIu64
+		       ",\"fragments_unmatched\":%" PRIu64
+		       ",\"index_file_bytes\":%" PRIu64
+		       ",\"index_used_bytes\":%" PRIu64 ",\"interfaces\":[",
+		       store, st.conf.format, st.conf.max_disk,
+		       st.conf.segment_size, st.conf.nsegments, st.conf.workers,
+		       files, segbytes, t.blocks, meta(st.ix, "packets"),
+		       meta(st.ix, "bytes"), meta(st.ix, "stored_bytes"),
+		       t.first, t.last, is.flows, meta(st.ix, "undecoded"),
+		       meta(st.ix, "overflow"),
+		       meta(st.ix, "fragments_unmatched"), is.file_bytes,
+		       is.used_bytes);
+		for (unsigned i = 0; i < st.ifs.n; i++)
+			printf("%s{\"id\":%u,\"linktype\":%u,\"snaplen\":%u}",
+			       i ? "," : "", i, st.ifs.v[i].linktype,
+			       st.ifs.v[i].snaplen);
+		printf("]}\n");
+	} else {
+		printf("store          %s (format %u)\n", store, st.conf.format);
+		printf("budget         %s (segments of %s, %u per worker, %u worker%s)\n",
+		       fv_cli_hsize(st.conf.max_disk, b[0], 48),
+		       fv_cli_hsize(st.conf.segment_size, b[1], 48),
+		       st.conf.nsegments, st.conf.workers,
+		       st.conf.workers == 1 ? "" : "s");
+		printf("segments       %" PRIu64 " files, %s on disk, %" PRIu64 " blocks\n",
+		       files, fv_cli_hsize(segbytes, b[2], 48), t.blocks);
+		printf("packets        %" PRIu64 " (%s on the wire, %s stored)\n",
+		       meta(st.ix, "packets"),
+		       fv_cli_hsize(meta(st.ix, "bytes"), b[3], 48),
+		       fv_cli_hsize(meta(st.ix, "stored_bytes"), b[4], 48));
+		if (t.blocks)
+			printf("time range     %s .. %s\n", t0, t1);
+		else
+			printf("time range     (empty)\n");
+		printf("flows          %" PRIu64 "\n", is.flows);
+		printf("undecodable    %" PRIu64 " frames (stored, reachable by time and BPF)\n",
+		       meta(st.ix, "undecoded"));
+		printf("flow overflow  %" PRIu64 " (flows evicted from a full flow table)\n",
+		       meta(st.ix, "overflow"));
+		printf("index          %s used, %s file\n",
+		       fv_cli_hsize(is.used_bytes, b[5], 48),
+		       fv_cli_hsize(is.file_bytes, b[0], 48));
+		printf("interfaces    ");
+		for (unsigned i = 0; i < st.ifs.n; i++)
+			printf(" %u:linktype %u/snaplen %u", i,
+			       st.ifs.v[i].linktype, st.ifs.v[i].snaplen);
+		printf("\n");
+	}
+	fv_cli_store_close(&st);
+	return FV_EXIT_OK;
+}

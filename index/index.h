@@ -1,0 +1,105 @@
+/*
+ * index.h - the flow index: one LMDB environment per store (STORE/index).
+ *
+ * Databases (docs/format.md has the key and value layouts):
+ *   meta     settings, counters, interfaces, the flow-id high-water mark
+ *   flows    flow id (BE64) -> flow record (struct fv_flow, versioned)
+ *   places   flow id (BE64) + part (BE32) -> encoded packet places
+ *   bytime   first_ns (BE64) + flow id (BE64) -> empty
+ *   byhost   family, addr[16], first_ns, flow id -> empty (both sides)
+ *   byport   port (BE16), first_ns, flow id -> empty (both sides)
+ *   blocks   ref (BE64) -> block info (time range, count, length)
+ *
+ * One writer at a time (the process that records or imports; LMDB's own
+ * writer lock keeps others out); readers run alongside it without
+ * blocking. Writes happen inside fv_index_begin()/fv_index_commit(); the
+ * caller commits only after the packets the batch points at are durable
+ * (fv_ring_sync), so the index never points at bytes not on disk.
+ */
+#ifndef FV_INDEX_INDEX_H
+#define FV_INDEX_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "capture/flow.h"
+#include "storage/storage.h"
+
+struct fv_index;
+struct fv_filter;
+
+enum fv_index_flag {
+	FV_INDEX_RDONLY = 1 << 0,
+	FV_INDEX_CREATE = 1 << 1,
+};
+
+/* Opens (or with FV_INDEX_CREATE creates) the environment in dir.
+ * map_size is the LMDB map size (0: 64 GiB of address space). */
+int fv_index_open(struct fv_index **out, const char *dir, unsigned flags,
+		  uint64_t map_size);
+void fv_index_close(struct fv_index *ix);
+
+/* Text of the last LMDB failure seen on ix ("" if none), for a caller to
+ * show next to fv_strerror(). Owned by ix; overwritten by the next
+ * failure (from any thread) and freed by fv_index_close(). */
+const char *fv_index_last_error(const struct fv_index *ix);
+
+/* ---- writing (one thread) ---- */
+int fv_index_begin(struct fv_index *ix);
+int fv_index_commit(struct fv_index *ix);
+void fv_index_abort(struct fv_index *ix);
+
+/* Inserts or replaces a flow record and its secondary keys. */
+int fv_index_put_flow(struct fv_index *ix, const struct fv_flow *f);
+int fv_index_put_places(struct fv_index *ix, uint64_t flow_id, uint32_t part,
+			const uint8_t *enc, uint32_t len);
+int fv_index_put_block(struct fv_index *ix, const struct fv_block_info *bi);
+/* meta: small named values (counters, settings). */
+int fv_index_put_meta(struct fv_index *ix, const char *name, const void *val,
+		      size_t len);
+int fv_index_put_u64(struct fv_index *ix, const char *name, uint64_t v);
+/* Adds delta to a u64 counter in meta (inside the write txn). */
+int fv_index_add_u64(struct fv_index *ix, const char *name, uint64_t delta);
+
+/* ---- reading (any thread; each call runs its own read txn) ---- */
+int fv_index_get_meta(struct fv_index *ix, const char *name, void *val,
+		      size_t cap, size_t *len);
+int fv_index_get_u64(struct fv_index *ix, const char *name, uint64_t *v);
+int fv_index_get_flow(struct fv_index *ix, uint64_t id, struct fv_flow *f);
+
+/* Calls cb for each run of the flow's places, in capture order. */
+int fv_index_places(struct fv_index *ix, uint64_t flow_id,
+		    int (*cb)(void *arg, fv_ref ref, uint32_t count),
+		    void *arg);
+
+/*
+ * Calls cb for each flow that overlaps [since, until] (ns, inclusive;
+ * 0 and UINT64_MAX for open ends) and matches filter (NULL: all), in
+ * order of first_ns. Uses the host/port keys when the filter's plan
+ * allows. cb returns 0 to go on, 1 to stop (not an error), or < 0.
+ */
+int fv_index_query(struct fv_index *ix, uint64_t since, uint64_t until,
+		   const struct fv_filter *filter,
+		   int (*cb)(void *arg, const struct fv_flow *f), void *arg);
+
+/* Calls cb for each block whose time range overlaps [since, until], in
+ * ref order (per worker, capture order). */
+int fv_index_blocks(struct fv_index *ix, uint64_t since, uint64_t until,
+		    int (*cb)(void *arg, const struct fv_block_info *bi),
+		    void *arg);
+
+struct fv_index_stats {
+	uint64_t flows;
+	uint64_t places;
+	uint64_t blocks;
+	uint64_t file_bytes;	 /* data.mdb size on disk */
+	uint64_t used_bytes;	 /* pages in use * page size */
+};
+int fv_index_stats(struct fv_index *ix, struct fv_index_stats *st);
+
+/* Encode/decode a flow record to its on-disk bytes (versioned). */
+#define FV_FLOW_REC_LEN 128
+void fv_flow_encode(const struct fv_flow *f, uint8_t out[FV_FLOW_REC_LEN]);
+int fv_flow_decode(const uint8_t *p, size_t len, struct fv_flow *f);
+
+#endif

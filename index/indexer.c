@@ -1,0 +1,203 @@
+/*
+ * indexer.c - the batch between flow tables/rings and LMDB (indexer.h).
+ *
+ * Pending items are appended to one growable byte arena as
+ * [type u8][len u32][payload]; the arena is reused after each commit, so
+ * steady state allocates nothing.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/fv.h"
+#include "index/indexer.h"
+
+enum { ITEM_FLOW = 1, ITEM_PLACES, ITEM_BLOCK };
+
+struct fv_indexer {
+	struct fv_index *ix;
+	uint8_t *buf;
+	size_t len, cap;
+	int err; /* sticky error from a callback that cannot return one */
+	struct fv_ingest_counters cnt;
+};
+
+int fv_indexer_new(struct fv_indexer **out, struct fv_index *ix)
+{
+	struct fv_indexer *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return -ENOMEM;
+	x->ix = ix;
+	*out = x;
+	return 0;
+}
+
+void fv_indexer_free(struct fv_indexer *x)
+{
+	if (!x)
+		return;
+	free(x->buf);
+	free(x);
+}
+
+static int push(struct fv_indexer *x, uint8_t type, const void *a, size_t alen,
+		const void *b, size_t blen)
+{
+	size_t need = 5 + alen + blen;
+	uint32_t l = (uint32_t)(alen + blen);
+
+	if (x->len + need > x->cap) {
+		size_t ncap = x->cap ? x->cap * 2 : 1 << 20;
+		uint8_t *nb;
+
+		while (ncap < x->len + need)
+			ncap *= 2;
+		nb = realloc(x->buf, ncap);
+		if (!nb)
+			return -ENOMEM;
+		x->buf = nb;
+		x->cap = ncap;
+	}
+	x->buf[x->len] = type;
+	memcpy(x->buf + x->len + 1, &l, 4);
+	memcpy(x->buf + x->len + 5, a, alen);
+	if (blen)
+		memcpy(x->buf + x->len + 5 + alen, b, blen);
+	x->len += need;
+	return 0;
+}
+
+static int on_record(void *arg, const struct fv_flow *f)
+{
+	return push(arg, ITEM_FLOW, f, sizeof(*f), NULL, 0);
+}
+
+static int on_places(void *arg, uint64_t flow_id, uint32_t part,
+		     const uint8_t *enc, uint32_t len)
+{
+	uint8_t hdr[12];
+
+	memcpy(hdr, &flow_id, 8);
+	memcpy(hdr + 8, &part, 4);
+	return push(arg, ITEM_PLACES, hdr, sizeof(hdr), enc, len);
+}
+
+void fv_indexer_on_sealed(void *arg, const struct fv_block_info *bi)
+{
+	struct fv_indexer *x = arg;
+	int err = push(x, ITEM_BLOCK, bi, sizeof(*bi), NULL, 0);
+
+	if (err && !x->err)
+		x->err = err;
+}
+
+void fv_indexer_sink(struct fv_indexer *x, struct fv_flow_sink *sink)
+{
+	sink->record = on_record;
+	sink->places = on_places;
+	sink->arg = x;
+}
+
+size_t fv_indexer_pending(const struct fv_indexer *x)
+{
+	return x->len;
+}
+
+void fv_indexer_count(struct fv_indexer *x, const struct fv_ingest_counters *c)
+{
+	x->cnt.packets += c->packets;
+	x->cnt.bytes += c->bytes;
+	x->cnt.stored_bytes += c->stored_bytes;
+	x->cnt.undecoded += c->undecoded;
+	x->cnt.overflow += c->overflow;
+	x->cnt.frag_unmatched += c->frag_unmatched;
+}
+
+static int write_items(struct fv_indexer *x)
+{
+	size_t off = 0;
+	int err = 0;
+
+	while (off < x->len && !err) {
+		uint8_t type = x->buf[off];
+		uint32_t l;
+		const uint8_t *p = x->buf + off + 5;
+
+		memcpy(&l, x->buf + off + 1, 4);
+		switch (type) {
+		case ITEM_FLOW: {
+			struct fv_flow f;
+
+			memcpy(&f, p, sizeof(f));
+			err = fv_index_put_flow(x->ix, &f);
+			break;
+		}
+		case ITEM_PLACES: {
+			uint64_t id;
+			uint32_t part;
+
+			memcpy(&id, p, 8);
+			memcpy(&part, p + 8, 4);
+			err = fv_index_put_places(x->ix, id, part, p + 12,
+						  l - 12);
+			break;
+		}
+		case ITEM_BLOCK: {
+			struct fv_block_info bi;
+
+			memcpy(&bi, p, sizeof(bi));
+			err = fv_index_put_block(x->ix, &bi);
+			break;
+		}
+		default:
+			err = FV_ECORRUPT;
+		}
+		off += 5 + l;
+	}
+	return err;
+}
+
+int fv_indexer_commit(struct fv_indexer *x, struct fv_ring **rings, unsigned n,
+		      uint64_t next_id)
+{
+	const struct fv_ingest_counters *c = &x->cnt;
+	int err;
+
+	for (unsigned i = 0; i < n; i++) {
+		err = fv_ring_sync(rings[i]);
+		if (err)
+			return err;
+	}
+	if (x->err)
+		return x->err;
+	err = fv_index_begin(x->ix);
+	if (err)
+		return err;
+	err = write_items(x);
+	if (!err)
+		err = fv_index_put_u64(x->ix, "next_flow_id", next_id);
+	if (!err && c->packets)
+		err = fv_index_add_u64(x->ix, "packets", c->packets);
+	if (!err && c->bytes)
+		err = fv_index_add_u64(x->ix, "bytes", c->bytes);
+	if (!err && c->stored_bytes)
+		err = fv_index_add_u64(x->ix, "stored_bytes", c->stored_bytes);
+	if (!err && c->undecoded)
+		err = fv_index_add_u64(x->ix, "undecoded", c->undecoded);
+	if (!err && c->overflow)
+		err = fv_index_add_u64(x->ix, "overflow", c->overflow);
+	if (!err && c->frag_unmatched)
+		err = fv_index_add_u64(x->ix, "fragments_unmatched",
+				       c->frag_unmatched);
+	if (err) {
+		fv_index_abort(x->ix);
+		return err;
+	}
+	err = fv_index_commit(x->ix);
+	if (err)
+		return err;
+	x->len = 0;
+	memset(&x->cnt, 0, sizeof(x->cnt));
+	return 0;
+}

@@ -1,0 +1,59 @@
+/*
+ * indexer.h - batches what the flow tables and segment rings report and
+ * writes it to the index in one LMDB transaction per commit.
+ *
+ * Order that keeps the index honest: fv_indexer_commit() first syncs every
+ * ring (so every block a pending place points at is durable), then writes
+ * the pending flow records, places and block infos, then commits. A crash
+ * before the commit loses the batch, never points the index at bytes that
+ * are not on disk.
+ *
+ * The indexer is the flow tables' sink (fv_indexer_sink) and the rings'
+ * on_sealed callback (fv_indexer_on_sealed). One thread uses it.
+ */
+#ifndef FV_INDEX_INDEXER_H
+#define FV_INDEX_INDEXER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "capture/flow.h"
+#include "index/index.h"
+#include "storage/storage.h"
+
+struct fv_indexer;
+
+/* Counters added to the index meta at each commit (deltas). */
+struct fv_ingest_counters {
+	uint64_t packets;
+	uint64_t bytes;	     /* origlen */
+	uint64_t stored_bytes; /* caplen */
+	uint64_t undecoded;
+	uint64_t overflow;
+	uint64_t frag_unmatched;
+};
+
+int fv_indexer_new(struct fv_indexer **out, struct fv_index *ix);
+void fv_indexer_free(struct fv_indexer *x);
+
+/* A struct fv_flow_sink that feeds this indexer. */
+void fv_indexer_sink(struct fv_indexer *x, struct fv_flow_sink *sink);
+
+/* The rings' on_sealed callback (arg = the indexer). */
+void fv_indexer_on_sealed(void *arg, const struct fv_block_info *bi);
+
+/* Bytes waiting for the next commit. */
+size_t fv_indexer_pending(const struct fv_indexer *x);
+
+/* Adds to the counters written with the next commit. */
+void fv_indexer_count(struct fv_indexer *x, const struct fv_ingest_counters *c);
+
+/*
+ * Syncs rings[0..n), then writes everything pending and the counters in
+ * one transaction, plus meta "next_flow_id" = next_id. Returns 0 or an
+ * error; after an error the pending batch is kept for a retry.
+ */
+int fv_indexer_commit(struct fv_indexer *x, struct fv_ring **rings, unsigned n,
+		      uint64_t next_id);
+
+#endif

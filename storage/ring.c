@@ -1,0 +1,568 @@
+/*
+ * ring.c - the segment ring writer: records into 1 MiB blocks, blocks
+ * written by io_uring with O_DIRECT, several in flight (storage.h).
+ *
+ * Buffers: queue_depth + 1 aligned block buffers allocated (and, when the
+ * kernel lets us, registered) at open; one is being filled, the others are
+ * in flight or free. Completions may arrive out of order; blocks are
+ * reported sealed strictly in sequence order from a FIFO.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/fv.h"
+#include "storage/storage.h"
+#include "storage/storage_int.h"
+
+struct wbuf {
+	uint8_t *mem;
+	struct fv_block_info bi;
+	int fd;
+	uint64_t off;	 /* file offset of the block */
+	uint32_t len;	 /* bytes to write (disk_len) */
+	uint32_t done;	 /* bytes written so far */
+	int complete;
+};
+
+struct fv_ring {
+	struct fv_ring_opts o;
+	char dir[4096];
+	struct io_uring uring;
+	int uring_ok, registered, direct;
+	struct wbuf *bufs;
+	unsigned nbuf;
+	unsigned *fifo; /* buffer indexes in flight, in seq order */
+	unsigned fifo_head, fifo_n;
+	unsigned *freelist;
+	unsigned nfree;
+	/* the open block */
+	int cur; /* buffer index, -1 if none */
+	uint32_t cur_data, cur_cap, cur_count;
+	uint64_t cur_first, cur_last;
+	/* the open segment */
+	uint32_t gen;
+	int seg_fd;
+	uint64_t seg_off;
+	int *fds;	/* per file index, -1 if not open */
+	uint8_t *dirty; /* written since the last sync */
+	uint64_t next_seq;
+	uint64_t disk_bytes;
+	int err;
+};
+
+void fv_seg_worker_dir(char *buf, unsigned len, const char *dir,
+		       unsigned worker)
+{
+	snprintf(buf, len, "%s/w%02u", dir, worker);
+}
+
+void fv_seg_file(char *buf, unsigned len, const char *dir, unsigned worker,
+		 uint32_t index)
+{
+	snprintf(buf, len, "%s/w%02u/s%06u.fvseg", dir, worker, index);
+}
+
+int fv_seg_first_gen(int fd, uint32_t *gen)
+{
+	uint8_t p[FV_BLOCK_HDR_LEN];
+	struct fv_block_hdr h;
+	ssize_t n = pread(fd, p, sizeof(p), 0);
+	int err;
+
+	if (n != (ssize_t)sizeof(p))
+		return n < 0 ? -errno : FV_EFORMAT;
+	err = fv_block_hdr_decode(p, &h);
+	if (err)
+		return err;
+	*gen = h.gen;
+	return 0;
+}
+
+static int open_file(struct fv_ring *r, uint32_t idx, int create)
+{
+	char path[4200];
+	int fd, flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0);
+
+	if (r->fds[idx] >= 0)
+		return r->fds[idx];
+	fv_seg_file(path, sizeof(path), r->o.dir, r->o.worker, idx);
+	fd = r->direct ? open(path, flags | O_DIRECT, 0644) : -1;
+	if (fd < 0 && r->direct && errno == EINVAL) {
+		/* tmpfs and some others refuse O_DIRECT: buffered writes,
+		 * made durable by fdatasync all the same. */
+		r->direct = 0;
+	}
+	if (fd < 0)
+		fd = open(path, flags, 0644);
+	if (fd < 0)
+		return -errno;
+	r->fds[idx] = fd;
+	return fd;
+}
+
+/* Reports every completed block at the head of the FIFO, in seq order. */
+static void drain_fifo(struct fv_ring *r)
+{
+	while (r->fifo_n) {
+		unsigned i = r->fifo[r->fifo_head];
+		struct wbuf *b = &r->bufs[i];
+
+		if (!b->complete)
+			break;
+		if (r->o.on_sealed)
+			r->o.on_sealed(r->o.arg, &b->bi);
+		r->fifo_head = (r->fifo_head + 1) % r->nbuf;
+		r->fifo_n--;
+		r->freelist[r->nfree++] = i;
+	}
+}
+
+static int submit_buf(struct fv_ring *r, unsigned i)
+{
+	struct wbuf *b = &r->bufs[i];
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
+
+	if (!sqe) {
+		int n = io_uring_submit(&r->uring);
+
+		if (n < 0)
+			return n;
+		sqe = io_uring_get_sqe(&r->uring);
+		if (!sqe)
+			return -EBUSY;
+	}
+	if (r->registered)
+		io_uring_prep_write_fixed(sqe, b->fd, b->mem + b->done,
+					  b->len - b->done, b->off + b->done,
+					  (int)i);
+	else
+		io_uring_prep_write(sqe, b->fd, b->mem + b->done,
+				    b->len - b->done, b->off + b->done);
+	io_uring_sqe_set_data(sqe, (void *)(uintptr_t)i);
+	return 0;
+}
+
+/* Handles one completion; resubmits short or interrupted writes. */
+static int handle_cqe(struct fv_ring *r, struct io_uring_cqe *cqe)
+{
+	unsigned i = (unsigned)(uintptr_t)io_uring_cqe_get_data(cqe);
+	struct wbuf *b = &r->bufs[i];
+	int res = cqe->res;
+
+	io_uring_cqe_seen(&r->uring, cqe);
+	if (res == -EAGAIN || res == -EINTR)
+		return submit_buf(r, i);
+	if (res < 0)
+		return res;
+	if (res == 0)
+		return -EIO;
+	b->done += (uint32_t)res;
+	if (b->done < b->len)
+		return submit_buf(r, i);
+	b->complete = 1;
+	return 0;
+}
+
+/* Waits for at least min completions (0: only those ready). */
+static int reap(struct fv_ring *r, unsigned min)
+{
+	struct io_uring_cqe *cqe;
+	int err;
+
+	err = io_uring_submit(&r->uring);
+	if (err < 0)
+		return err;
+	while (min) {
+		err = io_uring_wait_cqe(&r->uring, &cqe);
+		if (err == -EINTR)
+			continue;
+		if (err)
+			return err;
+		err = handle_cqe(r, cqe);
+		if (err)
+			return err;
+		min--;
+		err = io_uring_submit(&r->uring);
+		if (err < 0)
+			return err;
+	}
+	while (io_uring_peek_cqe(&r->uring, &cqe) == 0) {
+		err = handle_cqe(r, cqe);
+		if (err)
+			return err;
+	}
+	drain_fifo(r);
+	return 0;
+}
+
+static int in_flight_incomplete(const struct fv_ring *r)
+{
+	for (unsigned k = 0; k < r->fifo_n; k++)
+		if (!r->bufs[r->fifo[(r->fifo_head + k) % r->nbuf]].complete)
+			return 1;
+	return 0;
+}
+
+/* Starts the next segment fill (generation gen + 1). */
+static int next_segment(struct fv_ring *r)
+{
+	uint32_t gen = r->gen + 1, idx = gen % r->o.nsegments, old;
+	struct stat st;
+	int fd, err;
+
+	/* Writes still in flight into the file about to be refilled must
+	 * land first (only possible with a tiny ring). */
+	while (in_flight_incomplete(r)) {
+		err = reap(r, 1);
+		if (err)
+			return err;
+	}
+	fd = open_file(r, idx, 1);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st))
+		return -errno;
+	if (fv_seg_first_gen(fd, &old) == 0 && r->o.on_recycle)
+		r->o.on_recycle(r->o.arg, r->o.worker, old);
+	if ((uint64_t)st.st_size < r->o.segment_size) {
+		err = fallocate(fd, 0, 0, (off_t)r->o.segment_size);
+		if (err && errno != EOPNOTSUPP)
+			return -errno;
+		if (err && ftruncate(fd, (off_t)r->o.segment_size))
+			return -errno;
+		r->disk_bytes += r->o.segment_size;
+	}
+	r->gen = gen;
+	r->seg_fd = fd;
+	r->seg_off = 0;
+	return 0;
+}
+
+static int start_block(struct fv_ring *r)
+{
+	uint64_t room;
+	int err;
+
+	if (!r->nfree) {
+		err = reap(r, 1);
+		if (err)
+			return err;
+		while (!r->nfree) {
+			err = reap(r, 1);
+			if (err)
+				return err;
+		}
+	}
+	room = r->o.segment_size - r->seg_off;
+	if (!r->gen || room < r->o.block_size / 4 || room < FV_BLOCK_ALIGN * 2) {
+		err = next_segment(r);
+		if (err)
+			return err;
+		room = r->o.segment_size;
+	}
+	r->cur = (int)r->freelist[--r->nfree];
+	r->cur_cap = (uint32_t)(room < r->o.block_size ? room : r->o.block_size);
+	r->cur_data = 0;
+	r->cur_count = 0;
+	r->cur_first = UINT64_MAX;
+	r->cur_last = 0;
+	return 0;
+}
+
+/* Finishes the open block and queues its write. */
+static int seal(struct fv_ring *r)
+{
+	struct wbuf *b;
+	struct fv_block_hdr h;
+	uint32_t disk_len;
+	unsigned i;
+	int err;
+
+	if (r->cur < 0 || !r->cur_count)
+		return 0;
+	i = (unsigned)r->cur;
+	b = &r->bufs[i];
+	disk_len = (FV_BLOCK_HDR_LEN + r->cur_data + FV_BLOCK_ALIGN - 1) &
+		   ~(uint32_t)(FV_BLOCK_ALIGN - 1);
+	memset(b->mem + FV_BLOCK_HDR_LEN + r->cur_data, 0,
+	       disk_len - FV_BLOCK_HDR_LEN - r->cur_data);
+	memset(&h, 0, sizeof(h));
+	h.magic = FV_BLOCK_MAGIC;
+	h.version = FV_BLOCK_VERSION;
+	h.hdr_len = FV_BLOCK_HDR_LEN;
+	h.gen = r->gen;
+	h.worker = (uint16_t)r->o.worker;
+	h.seq = r->next_seq++;
+	h.first_ns = r->cur_first;
+	h.last_ns = r->cur_last;
+	h.count = r->cur_count;
+	h.data_len = r->cur_data;
+	h.disk_len = disk_len;
+	h.crc = 0;
+	fv_block_hdr_encode(&h, b->mem);
+	h.crc = fv_crc32c(0, b->mem, FV_BLOCK_HDR_LEN + r->cur_data);
+	fv_block_hdr_encode(&h, b->mem);
+	b->bi.ref = fv_ref_make(r->o.worker, r->gen,
+				(uint32_t)(r->seg_off / FV_BLOCK_ALIGN));
+	b->bi.seq = h.seq;
+	b->bi.first_ns = h.first_ns;
+	b->bi.last_ns = h.last_ns;
+	b->bi.count = h.count;
+	b->bi.disk_len = disk_len;
+	b->fd = r->seg_fd;
+	b->off = r->seg_off;
+	b->len = disk_len;
+	b->done = 0;
+	b->complete = 0;
+	r->dirty[r->gen % r->o.nsegments] = 1;
+	r->seg_off += disk_len;
+	r->fifo[(r->fifo_head + r->fifo_n) % r->nbuf] = i;
+	r->fifo_n++;
+	r->cur = -1;
+	err = submit_buf(r, i);
+	if (err)
+		return err;
+	return reap(r, 0);
+}
+
+fv_ref fv_ring_current(const struct fv_ring *r)
+{
+	return fv_ref_make(r->o.worker, r->gen,
+			   (uint32_t)(r->seg_off / FV_BLOCK_ALIGN));
+}
+
+int fv_ring_append(struct fv_ring *r, const struct fv_rec *rec,
+		   const void *frame, fv_ref *ref)
+{
+	uint32_t need = (FV_REC_HDR_LEN + rec->caplen + 7) & ~7u;
+	uint8_t *p;
+	int err;
+
+	if (r->err)
+		return r->err;
+	if (rec->caplen > FV_MAX_FRAME ||
+	    need + FV_BLOCK_HDR_LEN > r->o.block_size)
+		return -EMSGSIZE;
+	if (r->cur >= 0 && FV_BLOCK_HDR_LEN + r->cur_data + need > r->cur_cap) {
+		err = seal(r);
+		if (err)
+			goto fail;
+	}
+	if (r->cur < 0) {
+		err = start_block(r);
+		if (err)
+			goto fail;
+		if (FV_BLOCK_HDR_LEN + need > r->cur_cap) {
+			/* The tail of the segment is too short for it. */
+			r->freelist[r->nfree++] = (unsigned)r->cur;
+			r->cur = -1;
+			r->seg_off = r->o.segment_size;
+			err = start_block(r);
+			if (err)
+				goto fail;
+		}
+	}
+	p = r->bufs[r->cur].mem + FV_BLOCK_HDR_LEN + r->cur_data;
+	fv_rec_encode(rec, p);
+	memcpy(p + FV_REC_HDR_LEN, frame, rec->caplen);
+	memset(p + FV_REC_HDR_LEN + rec->caplen, 0,
+	       need - FV_REC_HDR_LEN - rec->caplen);
+	r->cur_data += need;
+	r->cur_count++;
+	if (rec->ts_ns < r->cur_first)
+		r->cur_first = rec->ts_ns;
+	if (rec->ts_ns > r->cur_last)
+		r->cur_last = rec->ts_ns;
+	*ref = fv_ref_make(r->o.worker, r->gen,
+			   (uint32_t)(r->seg_off / FV_BLOCK_ALIGN));
+	return 0;
+fail:
+	r->err = err;
+	return err;
+}
+
+int fv_ring_sync(struct fv_ring *r)
+{
+	int err;
+
+	if (r->err)
+		return r->err;
+	err = seal(r);
+	while (!err && r->fifo_n)
+		err = reap(r, 1);
+	for (uint32_t i = 0; !err && i < r->o.nsegments; i++) {
+		if (!r->dirty[i])
+			continue;
+		if (fdatasync(r->fds[i]))
+			err = -errno;
+		r->dirty[i] = 0;
+	}
+	if (err)
+		r->err = err;
+	return err;
+}
+
+uint64_t fv_ring_disk_bytes(const struct fv_ring *r)
+{
+	return r->disk_bytes;
+}
+
+/* Finds the newest generation and the next sequence number on disk. */
+static int recover(struct fv_ring *r)
+{
+	uint32_t newest_idx = 0;
+	int have = 0;
+
+	for (uint32_t i = 0; i < r->o.nsegments; i++) {
+		char path[4200];
+		struct stat st;
+		uint32_t g;
+		int fd;
+
+		fv_seg_file(path, sizeof(path), r->o.dir, r->o.worker, i);
+		if (stat(path, &st))
+			continue;
+		r->disk_bytes += (uint64_t)st.st_size;
+		fd = open_file(r, i, 0);
+		if (fd < 0)
+			return fd;
+		if (fv_seg_first_gen(fd, &g))
+			continue;
+		if (!have || g > r->gen) {
+			r->gen = g;
+			newest_idx = i;
+			have = 1;
+		}
+	}
+	if (have) {
+		/* Walk the newest segment for its last sequence number. */
+		uint8_t p[FV_BLOCK_HDR_LEN];
+		uint64_t off = 0;
+		int fd = r->fds[newest_idx];
+
+		while (off + FV_BLOCK_HDR_LEN <= r->o.segment_size &&
+		       pread(fd, p, sizeof(p), (off_t)off) == (ssize_t)sizeof(p)) {
+			struct fv_block_hdr h;
+
+			if (fv_block_hdr_decode(p, &h) || h.gen != r->gen)
+				break;
+			if (h.seq + 1 > r->next_seq)
+				r->next_seq = h.seq + 1;
+			off += h.disk_len;
+		}
+	}
+	return 0;
+}
+
+int fv_ring_open(struct fv_ring **out, const struct fv_ring_opts *opts)
+{
+	struct fv_ring *r;
+	struct iovec *iov = NULL;
+	char wdir[4200];
+	int err;
+
+	if (!opts->nsegments || opts->block_size < 2 * FV_BLOCK_ALIGN ||
+	    opts->block_size % FV_BLOCK_ALIGN ||
+	    opts->segment_size < opts->block_size ||
+	    opts->segment_size / FV_BLOCK_ALIGN > 0xffffff || opts->worker > 255)
+		return -EINVAL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->o = *opts;
+	snprintf(r->dir, sizeof(r->dir), "%s", opts->dir);
+	r->o.dir = r->dir;
+	if (!r->o.queue_depth)
+		r->o.queue_depth = 8;
+	r->nbuf = r->o.queue_depth + 1;
+	r->cur = -1;
+	r->seg_fd = -1;
+	r->direct = 1;
+	r->bufs = calloc(r->nbuf, sizeof(*r->bufs));
+	r->fifo = calloc(r->nbuf, sizeof(*r->fifo));
+	r->freelist = calloc(r->nbuf, sizeof(*r->freelist));
+	r->fds = malloc(r->o.nsegments * sizeof(*r->fds));
+	r->dirty = calloc(r->o.nsegments, 1);
+	iov = calloc(r->nbuf, sizeof(*iov));
+	if (!r->bufs || !r->fifo || !r->freelist || !r->fds || !r->dirty ||
+	    !iov) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	for (uint32_t i = 0; i < r->o.nsegments; i++)
+		r->fds[i] = -1;
+	for (unsigned i = 0; i < r->nbuf; i++) {
+		void *m;
+
+		if (posix_memalign(&m, FV_BLOCK_ALIGN, r->o.block_size)) {
+			err = -ENOMEM;
+			goto out_free;
+		}
+		r->bufs[i].mem = m;
+		iov[i].iov_base = m;
+		iov[i].iov_len = r->o.block_size;
+		r->freelist[r->nfree++] = r->nbuf - 1 - i;
+	}
+	if (mkdir(r->dir, 0755) && errno != EEXIST) {
+		err = -errno;
+		goto out_free;
+	}
+	fv_seg_worker_dir(wdir, sizeof(wdir), r->dir, r->o.worker);
+	if (mkdir(wdir, 0755) && errno != EEXIST) {
+		err = -errno;
+		goto out_free;
+	}
+	err = io_uring_queue_init(r->o.queue_depth * 2, &r->uring, 0);
+	if (err)
+		goto out_free;
+	r->uring_ok = 1;
+	/* Registration needs locked memory; without it, plain writes. */
+	r->registered = io_uring_register_buffers(&r->uring, iov, r->nbuf) == 0;
+	err = recover(r);
+	if (err)
+		goto out_free;
+	free(iov);
+	*out = r;
+	return 0;
+out_free:
+	free(iov);
+	fv_ring_close(r);
+	return err;
+}
+
+int fv_ring_close(struct fv_ring *r)
+{
+	int err = 0;
+
+	if (!r)
+		return 0;
+	if (r->uring_ok) {
+		err = fv_ring_sync(r);
+		/* Never free a buffer the kernel may still write from. */
+		while (r->fifo_n && in_flight_incomplete(r) &&
+		       reap(r, 1) == 0)
+			;
+		io_uring_queue_exit(&r->uring);
+	}
+	if (r->fds)
+		for (uint32_t i = 0; i < r->o.nsegments; i++)
+			if (r->fds[i] >= 0)
+				close(r->fds[i]);
+	if (r->bufs)
+		for (unsigned i = 0; i < r->nbuf; i++)
+			free(r->bufs[i].mem);
+	free(r->bufs);
+	free(r->fifo);
+	free(r->freelist);
+	free(r->fds);
+	free(r->dirty);
+	free(r);
+	return err;
+}

@@ -1,0 +1,197 @@
+/*
+ * storage.h - the packet store: segment rings written in blocks with
+ * io_uring and O_DIRECT, and the reader that gets frames back.
+ *
+ * Invariants (docs/format.md has the byte layout):
+ * - Each capture worker owns one ring of segment files,
+ *   STORE/segments/wNN/sNNNNNN.fvseg. A segment is filled once from the
+ *   start; each fill gets the worker's next *generation* number G and goes
+ *   to file G % nsegments, so generations map to files without a table.
+ * - A segment holds blocks back to back, each starting on a 4 KiB
+ *   boundary; a block is at most block_size (1 MiB) long. A block is a
+ *   64-byte header (magic, format version, worker, generation, sequence,
+ *   first/last timestamp, packet count, lengths, CRC32C) then records.
+ *   A record is a 32-byte header (timestamp ns, flow id, caplen, origlen,
+ *   interface, flags) and the frame, padded to 8 bytes.
+ * - A block reference (fv_ref) names a block for ever:
+ *   worker (8 bits) | generation (32 bits) | offset in 4 KiB units (24).
+ *   Once the segment is refilled, reading an old reference fails with
+ *   FV_EEXPIRED (the generation in the header moved on), never with other
+ *   bytes.
+ * - A block is written whole by one write; its CRC covers header and data.
+ *   A block is *sealed* when its write has completed; fv_ring_sync() makes
+ *   every sealed block durable (fdatasync). The index may point only at
+ *   blocks that fv_ring_sync() has returned for.
+ */
+#ifndef FV_STORAGE_STORAGE_H
+#define FV_STORAGE_STORAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FV_BLOCK_MAGIC 0x4b4c4246u /* "FBLK" little-endian on disk */
+#define FV_BLOCK_VERSION 1
+#define FV_BLOCK_HDR_LEN 64
+#define FV_REC_HDR_LEN 32
+#define FV_BLOCK_ALIGN 4096
+#define FV_BLOCK_SIZE_DEFAULT (1u << 20)
+#define FV_MAX_FRAME 262144 /* largest caplen stored (libpcap's max) */
+
+typedef uint64_t fv_ref;
+
+static inline fv_ref fv_ref_make(unsigned worker, uint32_t gen, uint32_t off4k)
+{
+	return (uint64_t)(worker & 0xff) << 56 | (uint64_t)gen << 24 |
+	       (off4k & 0xffffff);
+}
+static inline unsigned fv_ref_worker(fv_ref r) { return (unsigned)(r >> 56); }
+static inline uint32_t fv_ref_gen(fv_ref r) { return (uint32_t)(r >> 24); }
+static inline uint32_t fv_ref_off4k(fv_ref r) { return (uint32_t)(r & 0xffffff); }
+
+/* A block header as read from or written to disk (host order here; the
+ * disk order is little-endian, see docs/format.md). */
+struct fv_block_hdr {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t hdr_len;   /* 64 */
+	uint32_t gen;       /* generation of the segment fill */
+	uint16_t worker;
+	uint16_t flags;
+	uint64_t seq;       /* the worker's block sequence, +1 per block */
+	uint64_t first_ns;  /* timestamps of first and last record */
+	uint64_t last_ns;
+	uint32_t count;     /* records in the block */
+	uint32_t data_len;  /* bytes of records after the header */
+	uint32_t disk_len;  /* bytes the block takes on disk (4 KiB multiple) */
+	uint32_t crc;       /* CRC32C of header (crc = 0) and data */
+};
+
+/* A record as stored (host order here). */
+struct fv_rec {
+	uint64_t ts_ns;
+	uint64_t flow_id; /* 0 for a frame that belongs to no flow */
+	uint32_t caplen;
+	uint32_t origlen;
+	uint16_t iface;   /* store-wide interface number (index meta) */
+	uint16_t flags;   /* FV_REC_* */
+	uint32_t reserved;
+};
+
+enum fv_rec_flag {
+	FV_REC_UNDECODED = 1 << 0, /* the decoder found no flow key */
+};
+
+/* What the writer says about a block once its write has completed. */
+struct fv_block_info {
+	fv_ref ref;
+	uint64_t seq;
+	uint64_t first_ns;
+	uint64_t last_ns;
+	uint32_t count;
+	uint32_t disk_len;
+};
+
+struct fv_ring;
+
+struct fv_ring_opts {
+	const char *dir;	/* STORE/segments */
+	unsigned worker;	/* 0..255 */
+	uint64_t segment_size;	/* bytes, multiple of block_size */
+	uint32_t nsegments;	/* files in the ring */
+	uint32_t block_size;	/* FV_BLOCK_SIZE_DEFAULT */
+	unsigned queue_depth;	/* blocks in flight, e.g. 8 */
+	/*
+	 * Called (from fv_ring_append/sync, on the caller's thread) for each
+	 * block whose write has completed, in sequence order.
+	 */
+	void (*on_sealed)(void *arg, const struct fv_block_info *bi);
+	/*
+	 * Called before a segment is refilled: every block of generation
+	 * old_gen of this worker is about to be overwritten.
+	 */
+	void (*on_recycle)(void *arg, unsigned worker, uint32_t old_gen);
+	void *arg;
+};
+
+/*
+ * Opens the ring of opts->worker for writing, creating the directory and
+ * files as needed (a file is fallocated when it is first filled). Writing
+ * resumes in a new segment after the highest generation found on disk.
+ * Returns 0 and *out, or -errno. Free with fv_ring_close().
+ */
+int fv_ring_open(struct fv_ring **out, const struct fv_ring_opts *opts);
+
+/*
+ * Appends one record and its frame (rec->caplen bytes, at most
+ * FV_MAX_FRAME) to the current block; submits the block when it is full.
+ * Stores in *ref the reference of the block that holds the record.
+ * Never blocks for long: it waits only when queue_depth writes are in
+ * flight. Returns 0 or -errno (the ring is then unusable: the error is
+ * sticky and returned by every later call).
+ */
+int fv_ring_append(struct fv_ring *r, const struct fv_rec *rec,
+		   const void *frame, fv_ref *ref);
+
+/* The reference the next appended record will get (the open block). */
+fv_ref fv_ring_current(const struct fv_ring *r);
+
+/*
+ * Seals the open block if it holds records, waits for every write and
+ * makes them durable (fdatasync). After it returns 0, every reference
+ * handed out so far may be put in the index. Returns 0 or -errno.
+ */
+int fv_ring_sync(struct fv_ring *r);
+
+/* Bytes of segment files allocated on disk by this ring. */
+uint64_t fv_ring_disk_bytes(const struct fv_ring *r);
+
+/* Syncs and frees the ring. Returns the first error met, or 0. */
+int fv_ring_close(struct fv_ring *r);
+
+/* ---- reading ---- */
+
+struct fv_seg_reader;
+
+/* Opens a reader over STORE/segments (read-only, any worker). */
+int fv_seg_reader_open(struct fv_seg_reader **out, const char *dir,
+		       uint32_t nsegments, uint32_t block_size);
+void fv_seg_reader_close(struct fv_seg_reader *rd);
+
+/* A block read into memory. buf is owned by the reader and valid until
+ * the next read on the same reader. */
+struct fv_block {
+	struct fv_block_hdr hdr;
+	const uint8_t *data; /* data_len bytes of records */
+	fv_ref ref;
+};
+
+/*
+ * Reads and checks the block at ref: magic, version, generation, length
+ * and CRC. Returns 0, FV_EEXPIRED when the segment has been refilled (or
+ * the file is gone), FV_ECRC or FV_EFORMAT when the bytes are not a valid
+ * block of that generation, or -errno.
+ */
+int fv_seg_read_block(struct fv_seg_reader *rd, fv_ref ref,
+		      struct fv_block *blk);
+
+/*
+ * Iterates the records of a block: *off starts at 0. Returns 1 and fills
+ * *rec and *frame, 0 at the end, FV_EFORMAT if a record is malformed.
+ */
+int fv_block_next(const struct fv_block *blk, uint32_t *off,
+		  struct fv_rec *rec, const uint8_t **frame);
+
+/*
+ * Walks every valid block of one worker's segments in generation and
+ * offset order (for fsck and for rebuilding), calling cb for each header;
+ * stops at the first invalid block of a segment. cb returns 0 to go on.
+ */
+int fv_seg_scan(struct fv_seg_reader *rd, unsigned worker,
+		int (*cb)(void *arg, const struct fv_block_info *bi),
+		void *arg);
+
+/* Parses / encodes a block header from / to its 64 disk bytes. */
+int fv_block_hdr_decode(const uint8_t *p, struct fv_block_hdr *h);
+void fv_block_hdr_encode(const struct fv_block_hdr *h, uint8_t *p);
+
+#endif

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# make bench: flowvault against its peers, measured in the same run on the
+# same files, reported as ratios (these machines are shared and noisy).
+#
+#   import      vs  tcpdump -r X -w Y          (a plain copy, indexes nothing)
+#   import      vs  dd oflag=direct            (raw O_DIRECT write bandwidth)
+#   extract --flow (a flow near the end) vs tcpdump -r X -w Y '<its filter>'
+#   index bytes / stored packet bytes
+#   peak RSS of import, at 1/4 and at full capture size
+#
+# FV_BENCH_SIZE (default 2G) sets the generated capture's size;
+# FV_BENCH_DIR (default build/bench) where files go.
+set -eu
+cd "$(dirname "$0")/../.."
+B=${1:-build}
+FV=$B/flowvault
+GEN=$B/fvgen
+SIZE=${FV_BENCH_SIZE:-2G}
+DIR=${FV_BENCH_DIR:-$B/bench}
+CORPUS=${FV_CORPUS:-../shared/corpus}
+mkdir -p "$DIR"
+secs() { /usr/bin/python3 -c 'import sys; print(f"{float(sys.argv[1]):.3f}")' "$1"; }
+now() { date +%s.%N; }
+elapsed() { /usr/bin/python3 -c 'import sys; print(float(sys.argv[2]) - float(sys.argv[1]))' "$1" "$2"; }
+ratio() { /usr/bin/python3 -c 'import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f"{a / b:.2f}" if b > 0 else "inf")' "$1" "$2"; }
+# best of N runs of a command, in seconds
+best() {
+	local n=$1; shift
+	local b=""
+	for _ in $(seq "$n"); do
+		local t0 t1 d
+		t0=$(now); "$@" >/dev/null 2>&1; t1=$(now)
+		d=$(elapsed "$t0" "$t1")
+		if [ -z "$b" ] || /usr/bin/python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) < float(sys.argv[2]) else 1)' "$d" "$b"; then b=$d; fi
+	done
+	echo "$b"
+}
+maxrss_kb() { /usr/bin/time -f '%M' "$@" 2>&1 >/dev/null | tail -n 1; }
+
+gen="$DIR/gen-$SIZE.pcap"
+if [ ! -s "$gen" ]; then
+	echo "generating $SIZE of traffic into $gen ..."
+	"$GEN" -w "$gen" --size "$SIZE" --seed 7 >/dev/null
+fi
+largest=$(ls -S "$CORPUS"/*/*.pcap* 2>/dev/null | grep -v malformed | head -n 1 || true)
+
+bench_file() {
+	local X=$1 label=$2
+	local bytes store flowid filter t_fv t_td t_dd t_ex t_tdf idx pk
+	bytes=$(stat -c %s "$X")
+	store="$DIR/store"
+	cat "$X" >/dev/null # page cache, for both sides
+	echo
+	echo "== $label: $X ($(numfmt --to=iec "$bytes"))"
+	imp() { rm -rf "$store"; "$FV" import -q -r "$X" -s "$store" --max-disk $((bytes * 3 + (1 << 30))); }
+	td() { tcpdump -r "$X" -w "$DIR/copy.pcap" 2>/dev/null; sync "$DIR/copy.pcap" 2>/dev/null || true; }
+	t_td=$(best 3 td)
+	t_fv=$(best 3 imp)
+	rm -f "$DIR/copy.pcap"
+	printf '%-44s %8s s  %8.0f MB/s\n' "tcpdump -r X -w Y" "$(secs "$t_td")" "$(/usr/bin/python3 -c "print($bytes/$t_td/1e6)")"
+	printf '%-44s %8s s  %8.0f MB/s   ratio %s x tcpdump (target >= 1.0)\n' "flowvault import" "$(secs "$t_fv")" "$(/usr/bin/python3 -c "print($bytes/$t_fv/1e6)")" "$(ratio "$t_td" "$t_fv")"
+	dd_run() { dd if=/dev/zero of="$DIR/dd.bin" bs=1M count=$(( (bytes >> 20) + 1 )) oflag=direct conv=fdatasync 2>/dev/null; }
+	t_dd=$(best 2 dd_run)
+	rm -f "$DIR/dd.bin"
+	printf '%-44s %8s s  %8.0f MB/s   import = %s of it\n' "dd oflag=direct (raw write bandwidth)" "$(secs "$t_dd")" "$(/usr/bin/python3 -c "print($bytes/$t_dd/1e6)")" "$(ratio "$t_dd" "$t_fv")"
+	# A flow near the end of the capture, and the same selection by tcpdump.
+	read -r flowid filter < <("$FV" flows -s "$store" --sort time --desc --limit 50 --filter 'tcp or udp' --format csv |
+		/usr/bin/python3 -c '
+import csv, sys
+rows = list(csv.DictReader(sys.stdin))
+r = max(rows, key=lambda r: int(r["packets"]))
+v = "vlan and " if r["vlan"] != "0" else ""
+print(r["id"], f"{v}{r[\"proto\"]} and host {r[\"client\"]} and host {r[\"server\"]} and port {r[\"client_port\"]} and port {r[\"server_port\"]}")')
+	ex() { "$FV" extract -s "$store" --flow "$flowid" -w "$DIR/flow.pcap"; }
+	tdf() { tcpdump -r "$X" -w "$DIR/flow-td.pcap" "$filter" 2>/dev/null; }
+	t_ex=$(best 5 ex)
+	t_tdf=$(best 1 tdf)
+	printf '%-44s %8s s\n' "tcpdump -r X -w Y '$filter'" "$(secs "$t_tdf")"
+	printf '%-44s %8s s  ratio %s x faster (target >= 1000), %s packets, tcpdump %s\n' "flowvault extract --flow $flowid" "$(secs "$t_ex")" "$(ratio "$t_tdf" "$t_ex")" \
+		"$(tcpdump -r "$DIR/flow.pcap" 2>/dev/null | wc -l)" "$(tcpdump -r "$DIR/flow-td.pcap" 2>/dev/null | wc -l)"
+	idx=$("$FV" status -s "$store" --format json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["index_used_bytes"], d["stored_bytes"])')
+	read -r ib pk <<<"$idx"
+	printf '%-44s %8s of %s stored packet bytes = %s%% (target <= 2%%)\n' "index size" "$(numfmt --to=iec "$ib")" "$(numfmt --to=iec "$pk")" "$(/usr/bin/python3 -c "print(f'{100*$ib/$pk:.2f}')")"
+	rm -f "$DIR/flow.pcap" "$DIR/flow-td.pcap"
+}
+
+bench_file "$gen" "generated"
+if [ -n "$largest" ]; then bench_file "$largest" "largest corpus file"; fi
+
+# Peak RSS must not grow with the capture's size.
+q="$DIR/quarter.pcap"
+/usr/bin/python3 - "$gen" "$q" <<'PY'
+import sys
+src, dst = sys.argv[1], sys.argv[2]
+import os
+n = os.path.getsize(src) // 4
+with open(src, 'rb') as f, open(dst, 'wb') as o:
+    o.write(f.read(24)); off = 24
+    while off < n:
+        h = f.read(16)
+        if len(h) < 16: break
+        cap = int.from_bytes(h[8:12], 'little')
+        o.write(h); o.write(f.read(cap)); off += 16 + cap
+PY
+rm -rf "$DIR/store"
+r1=$(maxrss_kb "$FV" import -q -r "$q" -s "$DIR/store" --max-disk 8G)
+rm -rf "$DIR/store"
+r4=$(maxrss_kb "$FV" import -q -r "$gen" -s "$DIR/store" --max-disk 8G)
+rm -rf "$DIR/store" "$q"
+echo
+printf '%-44s %s MB at 1/4 size, %s MB at full size (ratio %s, target ~1.0)\n' "peak RSS of import" $((r1 / 1024)) $((r4 / 1024)) "$(ratio "$r4" "$r1")"

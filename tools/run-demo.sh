@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# make run: import sample traffic into ./demo-store and show what to try.
+# Sample traffic: the corpus captures when ../shared/corpus is there, and
+# always 20k flows from our deterministic generator.
+set -eu
+cd "$(dirname "$0")/.."
+B=${1:-build}
+FV=$B/flowvault
+STORE=${FV_DEMO_STORE:-demo-store}
+rm -rf "$STORE" "$B/demo.pcap"
+"$B/fvgen" -w "$B/demo.pcap" --flows 20000 --seed 1 >/dev/null
+files=(-r "$B/demo.pcap")
+if [ -d ../shared/corpus/mixed ]; then
+	for f in ../shared/corpus/mixed/*.pcap ../shared/corpus/http/*.pcap; do
+		files+=(-r "$f")
+	done
+fi
+"$FV" import "${files[@]}" -s "$STORE" --max-disk 2G
+echo
+"$FV" status -s "$STORE"
+echo
+echo "Top 10 flows by bytes:"
+"$FV" flows -s "$STORE" --sort bytes --limit 10
+id=$("$FV" flows -s "$STORE" --sort bytes --limit 1 --format csv | tail -n 1 | cut -d, -f1)
+cat <<MSG
+
+Try next:
+  $FV flows -s $STORE --filter 'tcp and port 443 and bytes > 100k' --sort bytes --limit 20
+  $FV flows -s $STORE --filter 'host 127.0.0.1' --format json --limit 5
+  $FV extract -s $STORE --flow $id -w flow-$id.pcap && tshark -r flow-$id.pcap | head
+  $FV extract -s $STORE --bpf 'udp port 53' -w dns.pcap
+  $FV status -s $STORE
+(docs/ has the architecture, the on-disk formats and the filter language.)
+MSG
