@@ -53,7 +53,8 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps run test test-only bench fuzz fuzz-build clean format-check docs-screens
+.PHONY: all deps run test test-only bench fuzz fuzz-build clean format-check
+.SECONDARY:
 
 all: $(BIN) $(TOOLS) $(UNIT_BINS)
 

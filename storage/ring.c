@@ -69,20 +69,35 @@ void fv_seg_file(char *buf, unsigned len, const char *dir, unsigned worker,
 	snprintf(buf, len, "%s/w%02u/s%06u.fvseg", dir, worker, index);
 }
 
-int fv_seg_first_gen(int fd, uint32_t *gen)
+/* Reads the 64-byte header at off; the fd may be O_DIRECT, so the read is
+ * one aligned 4 KiB page. */
+static int read_hdr(int fd, uint64_t off, struct fv_block_hdr *h)
 {
-	uint8_t p[FV_BLOCK_HDR_LEN];
-	struct fv_block_hdr h;
-	ssize_t n = pread(fd, p, sizeof(p), 0);
+	void *page;
+	ssize_t n;
 	int err;
 
-	if (n != (ssize_t)sizeof(p))
-		return n < 0 ? -errno : FV_EFORMAT;
-	err = fv_block_hdr_decode(p, &h);
-	if (err)
-		return err;
-	*gen = h.gen;
-	return 0;
+	if (posix_memalign(&page, FV_BLOCK_ALIGN, FV_BLOCK_ALIGN))
+		return -ENOMEM;
+	n = pread(fd, page, FV_BLOCK_ALIGN, (off_t)off);
+	if (n < 0)
+		err = -errno;
+	else if (n < FV_BLOCK_HDR_LEN)
+		err = FV_EFORMAT;
+	else
+		err = fv_block_hdr_decode(page, h);
+	free(page);
+	return err;
+}
+
+int fv_seg_first_gen(int fd, uint32_t *gen)
+{
+	struct fv_block_hdr h;
+	int err = read_hdr(fd, 0, &h);
+
+	if (!err)
+		*gen = h.gen;
+	return err;
 }
 
 static int open_file(struct fv_ring *r, uint32_t idx, int create)
@@ -261,7 +276,8 @@ static int start_block(struct fv_ring *r)
 		}
 	}
 	room = r->o.segment_size - r->seg_off;
-	if (!r->gen || room < r->o.block_size / 4 || room < FV_BLOCK_ALIGN * 2) {
+	if (r->seg_fd < 0 || room < r->o.block_size / 4 ||
+	    room < FV_BLOCK_ALIGN * 2) {
 		err = next_segment(r);
 		if (err)
 			return err;
@@ -443,15 +459,13 @@ static int recover(struct fv_ring *r)
 	}
 	if (have) {
 		/* Walk the newest segment for its last sequence number. */
-		uint8_t p[FV_BLOCK_HDR_LEN];
 		uint64_t off = 0;
 		int fd = r->fds[newest_idx];
 
-		while (off + FV_BLOCK_HDR_LEN <= r->o.segment_size &&
-		       pread(fd, p, sizeof(p), (off_t)off) == (ssize_t)sizeof(p)) {
+		while (off + FV_BLOCK_HDR_LEN <= r->o.segment_size) {
 			struct fv_block_hdr h;
 
-			if (fv_block_hdr_decode(p, &h) || h.gen != r->gen)
+			if (read_hdr(fd, off, &h) || h.gen != r->gen)
 				break;
 			if (h.seq + 1 > r->next_seq)
 				r->next_seq = h.seq + 1;

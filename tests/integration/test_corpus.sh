@@ -17,7 +17,7 @@ find "$CORPUS" -type f \( -name '*.pcap' -o -name '*.pcapng' \) \
 	-not -path '*/malformed/*' | sort >"$list"
 if [ -n "${FV_QUICK:-}" ]; then
 	find "$CORPUS" -type f \( -name '*.pcap' -o -name '*.pcapng' \) \
-		-not -path '*/malformed/*' -size -1M | sort >"$list"
+		-not -path '*/malformed/*' -size -1024k | sort >"$list"
 fi
 check() {
 	f=$1

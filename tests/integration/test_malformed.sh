@@ -21,7 +21,8 @@ for f in "$CORPUS"/malformed/*; do
 	if [ $rc -ge 124 ] || [ $rc -gt 4 ]; then
 		echo "FAIL $b: import rc=$rc (crash or hang)"; cat "$tmp/err"; fail=$((fail + 1)); continue
 	fi
-	want=$(tcpdump -r "$f" 2>/dev/null | wc -l)
+	want=$(tcpdump --count -r "$f" 2>/dev/null | awk '{print $1}')
+	want=${want:-0}
 	if [ ! -f "$tmp/s/flowvault.conf" ]; then
 		echo "FAIL $b: no store created"; fail=$((fail + 1)); continue
 	fi
