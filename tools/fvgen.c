@@ -455,18 +455,33 @@ struct pkt {
 enum body { BODY_BIN, BODY_TEXT };
 
 /*
+ * Record framings laid over a message: TLS 1.3 application data records
+ * (RFC 8446 section 5.2: type 23, version 0x0303, 16-bit length; at most
+ * 16406 bytes with the header) and SSH binary packets with a 16-byte tag
+ * (RFC 4253 section 6: 32-bit packet length, a multiple of 16 bytes, the
+ * tag; at most 32788 bytes). Under chacha20-poly1305@openssh.com, the
+ * cipher the SSH sessions negotiate, the length is encrypted as well,
+ * so SSH messages keep the sizes and drop the clear headers.
+ */
+enum rec { REC_TLS, REC_SSH };
+#define TLS_REC_MAX 16406u
+#define SSH_REC_MAX 32788u
+
+/*
  * One application message in a TCP byte stream: structured bytes at its
  * head (hdr), pseudo-random (or text) bytes after them, an optional
- * trailer, and optionally TLS records laid over the bytes from rec_start.
+ * trailer, and optionally record headers (enum rec) laid over the bytes
+ * from rec_start.
  */
 struct msg {
 	uint64_t start;	    /* stream offset of the first byte */
 	uint32_t len;
 	uint32_t rec_start; /* message offset where TLS records begin */
-	uint32_t rec_len;   /* bytes of TLS records from rec_start */
+	uint32_t rec_len;   /* bytes of records from rec_start */
 	uint16_t hdr_len;
 	uint8_t trail_len;
 	uint8_t body;
+	uint8_t rec_kind;   /* enum rec */
 	uint8_t trail[8];
 	uint8_t hdr[HDR_MAX];
 };
@@ -626,7 +641,7 @@ static const char text_chars[64] =
 static void msg_fill(uint8_t *p, const struct msg *m, uint64_t key,
 		     uint64_t off, uint32_t len)
 {
-	uint64_t rel = off - m->start, end = rel + len, k, b;
+	uint64_t rel = off - m->start, end = rel + len, k, b, rs, hl;
 	uint32_t i;
 
 	prf_fill(p, key, off, len);
@@ -657,23 +672,28 @@ static void msg_fill(uint8_t *p, const struct msg *m, uint64_t key,
 	}
 	if (m->rec_start == NO_REC)
 		return;
-	/* TLS 1.3 application data records of 16406 bytes, the last shorter */
-	k = rel > m->rec_start + 5 ? (rel - m->rec_start - 5) / 16406 : 0;
+	/* full records, the last one shorter; a header at each start */
+	rs = m->rec_kind == REC_TLS ? TLS_REC_MAX : SSH_REC_MAX;
+	hl = m->rec_kind == REC_TLS ? 5 : 4;
+	k = rel > m->rec_start + hl ? (rel - m->rec_start - hl) / rs : 0;
 	for (;; k++) {
-		uint64_t at = m->rec_start + k * 16406, rl;
+		uint64_t at = m->rec_start + k * rs, rl;
 		uint8_t rh[5];
 
 		if (at >= end || at >= (uint64_t)m->rec_start + m->rec_len)
 			break;
 		rl = m->rec_start + m->rec_len - at;
-		if (rl > 16406)
-			rl = 16406;
-		rh[0] = 0x17;
-		rh[1] = 3;
-		rh[2] = 3;
-		rh[3] = (uint8_t)((rl - 5) >> 8);
-		rh[4] = (uint8_t)(rl - 5);
-		for (b = 0; b < 5; b++)
+		if (rl > rs)
+			rl = rs;
+		if (m->rec_kind == REC_TLS) {
+			rh[0] = 0x17;
+			rh[1] = 3;
+			rh[2] = 3;
+			put_be16(rh + 3, (uint16_t)(rl - 5));
+		} else {
+			put_be32(rh, (uint32_t)(rl - 4 - 16));
+		}
+		for (b = 0; b < hl; b++)
 			if (at + b >= rel && at + b < end)
 				p[at + b - rel] = rh[b];
 	}
@@ -692,6 +712,7 @@ static void m_begin(struct flow *f, int dir)
 	m->rec_start = NO_REC;
 	m->rec_len = 0;
 	m->body = BODY_BIN;
+	m->rec_kind = REC_TLS;
 	f->wsize = 0;
 }
 
@@ -743,6 +764,16 @@ static void m_rand(struct msg *m, struct rng *r, size_t n)
 		p[i] = (uint8_t)rng_next(r);
 }
 
+/* Printable random bytes (a MySQL scramble is never NUL). */
+static void m_text(struct msg *m, struct rng *r, size_t n)
+{
+	uint8_t *p = m_room(m, n);
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (uint8_t)(0x21 + rng_below(r, 94));
+}
+
 /* Formats into the head (snprintf of integers and strings only). */
 __attribute__((format(printf, 2, 3))) static void m_fmt(struct msg *m,
 							const char *fmt, ...)
@@ -766,21 +797,37 @@ static void m_done(struct msg *m)
 }
 
 /*
- * TLS application data records of about `bytes` bytes follow the head;
- * the last record is never shorter than 22 bytes (5 + 1 + 16 tag).
+ * Records of about `bytes` bytes in all follow the head. A TLS record is
+ * never shorter than 22 bytes (5 + 1 + 16 tag); an SSH packet holds a
+ * multiple of 16 bytes, at least 16, plus length and tag.
  */
-static void m_tls_records(struct flow *f, uint32_t bytes)
+static void m_records(struct flow *f, uint32_t bytes, int kind)
 {
 	struct msg *m = &f->m;
+	uint32_t rs = kind == REC_TLS ? TLS_REC_MAX : SSH_REC_MAX;
+	uint32_t last = bytes % rs;
 
-	if (bytes < 22)
-		bytes = 22;
-	if (bytes % 16406 && bytes % 16406 < 22)
-		bytes += 22;
+	if (kind == REC_TLS) {
+		if (bytes < 22)
+			bytes = 22;
+		else if (last && last < 22)
+			bytes += 22;
+	} else if (last || !bytes) {
+		if (last < 36)
+			last = 36;
+		last = (last - 20 + 15) / 16 * 16 + 20;
+		bytes = bytes - bytes % rs + last;
+	}
+	m->rec_kind = (uint8_t)kind;
 	m->rec_start = m->hdr_len;
 	m->rec_len = bytes;
 	m->len = m->hdr_len + bytes;
-	f->wsize = 16406;
+	f->wsize = rs;
+}
+
+static void m_tls_records(struct flow *f, uint32_t bytes)
+{
+	m_records(f, bytes, REC_TLS);
 }
 
 static void host_name(struct rng *r, char *buf, size_t len)
@@ -1083,9 +1130,9 @@ static void ssh_kexinit(struct flow *f, int server)
 			     : "curve25519-sha256,curve25519-sha256@libssh.org,"
 			       "ecdh-sha2-nistp256,ext-info-c,"
 			       "kex-strict-c-v00@openssh.com");
-	ssh_string(m, "ssh-ed25519,ecdsa-sha2-nistp256,rsa-sha2-512");
-	ssh_string(m, "chacha20-poly1305@openssh.com,aes128-ctr");
-	ssh_string(m, "chacha20-poly1305@openssh.com,aes128-ctr");
+	ssh_string(m, "ssh-rsa,rsa-sha2-512,ssh-ed25519");
+	ssh_string(m, "chacha20-poly1305@openssh.com,aes128-gcm@openssh.com");
+	ssh_string(m, "chacha20-poly1305@openssh.com,aes128-gcm@openssh.com");
 	ssh_string(m, "umac-64-etm@openssh.com,hmac-sha2-256-etm@openssh.com");
 	ssh_string(m, "umac-64-etm@openssh.com,hmac-sha2-256-etm@openssh.com");
 	ssh_string(m, "none,zlib@openssh.com");
@@ -1136,16 +1183,23 @@ static int ssh_step(struct flow *f, uint32_t s)
 		m_begin(f, 1);
 		ssh_packet_begin(m, &at);
 		m_u8(m, 31); /* SSH_MSG_KEX_ECDH_REPLY */
-		m_u32(m, 51);
-		ssh_string(m, "ssh-ed25519");
+		/* K_S: an RSA host key (RFC 4253 section 6.6) */
+		m_u32(m, 4 + 7 + 4 + 3 + 4 + 257);
+		ssh_string(m, "ssh-rsa");
+		m_u32(m, 3);
+		m_put(m, "\x01\x00\x01", 3);
+		m_u32(m, 257);
+		m_u8(m, 0);
+		m_rand(m, &f->rng, 256);
+		m->hdr[m->hdr_len - 256] |= 0x80;
+		/* Q_S */
 		m_u32(m, 32);
 		m_rand(m, &f->rng, 32);
-		m_u32(m, 32);
-		m_rand(m, &f->rng, 32);
-		m_u32(m, 83);
-		ssh_string(m, "ssh-ed25519");
-		m_u32(m, 64);
-		m_rand(m, &f->rng, 64);
+		/* the signature (RFC 4253 section 6.6) */
+		m_u32(m, 4 + 7 + 4 + 256);
+		ssh_string(m, "ssh-rsa");
+		m_u32(m, 256);
+		m_rand(m, &f->rng, 256);
 		ssh_packet_end(m, &f->rng, at);
 		ssh_packet_begin(m, &at);
 		m_u8(m, 21); /* SSH_MSG_NEWKEYS */
@@ -1168,12 +1222,15 @@ static int ssh_step(struct flow *f, uint32_t s)
 		return -1;
 	m_begin(f, s % 2);
 	if (s % 2 == 0)
-		m->len = (uint32_t)rng_range(&f->rng, 2, 5) * 16 + 4;
+		m_records(f, (uint32_t)rng_range(&f->rng, 1, 3) * 16 + 20,
+			  REC_SSH);
 	else if (f->rounds == 2 && s == 1)
-		m->len = (uint32_t)rng_logu(&f->rng, 100000, 4000000);
+		m_records(f, (uint32_t)rng_logu(&f->rng, 100000, 4000000),
+			  REC_SSH);
 	else
-		m->len = (uint32_t)rng_logu(&f->rng, 36, 1500);
-	f->wsize = 32768;
+		m_records(f, (uint32_t)rng_logu(&f->rng, 36, 1500), REC_SSH);
+	/* chacha20-poly1305 encrypts the length too: no clear headers */
+	m->rec_start = NO_REC;
 	return (int)(s % 2);
 }
 
@@ -1260,7 +1317,7 @@ static int mysql_step(struct flow *f, uint32_t s)
 		m_u8(m, 10);
 		m_put(m, "8.0.36\0", 7);
 		put_le32(m_room(m, 4), (uint32_t)rng_range(&f->rng, 8, 99999));
-		m_rand(m, &f->rng, 8);
+		m_text(m, &f->rng, 8);
 		m_u8(m, 0);
 		put_le16(m_room(m, 2), 0xffff);
 		m_u8(m, 255);
@@ -1268,7 +1325,7 @@ static int mysql_step(struct flow *f, uint32_t s)
 		put_le16(m_room(m, 2), 0xdfff);
 		m_u8(m, 21);
 		memset(m_room(m, 10), 0, 10);
-		m_rand(m, &f->rng, 12);
+		m_text(m, &f->rng, 12);
 		m_u8(m, 0);
 		m_put(m, "caching_sha2_password\0", 22);
 		put_le32(m->hdr + at, (uint32_t)(m->hdr_len - at - 4));
@@ -1406,6 +1463,24 @@ static uint32_t seg_len(const struct flow *f, uint64_t off)
 	}
 	if (f->msg_end < lim)
 		lim = f->msg_end;
+	/*
+	 * Never leave a tail of less than 64 bytes before a write boundary:
+	 * senders coalesce those, and tshark's SSH dissector throws on an
+	 * encrypted segment shorter than its MAC.
+	 */
+	if (lim - off > 128 && lim == off + f->mss[f->sdir]) {
+		uint64_t b = f->msg_end;
+
+		if (f->wsize && off >= f->wbase)
+			b = f->wbase +
+			    ((off - f->wbase) / f->wsize + 1) * f->wsize;
+		else if (f->wsize && f->wbase < b)
+			b = f->wbase;
+		if (b > f->msg_end)
+			b = f->msg_end;
+		if (b > lim && b - lim < 64)
+			lim = b - 64;
+	}
 	return (uint32_t)(lim - off);
 }
 
@@ -1720,7 +1795,8 @@ static void rtp_plan(struct gen *g, struct flow *f)
 
 	if (f->n >= f->left || (g->winddown && f->n))
 		return;
-	tc = base + rng_range(r, 0, 2 * NS_PER_MS);
+	/* the caller speaks first; then both sides every 20 ms, with jitter */
+	tc = f->n ? base + rng_range(r, 0, 2 * NS_PER_MS) : base;
 	ts = base + f->rtt / 2 + rng_range(r, 0, 3 * NS_PER_MS);
 	p = plan(f, tc < ts ? tc : ts, tc < ts ? 0 : 1, W_RTP);
 	p->off = f->n;

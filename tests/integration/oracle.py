@@ -108,8 +108,9 @@ def main():
         fail(f'tshark sees {len(tsh)} frames, the file has {len(frames)}')
     with tempfile.TemporaryDirectory(prefix='fvoracle') as tmp:
         store = os.path.join(tmp, 'store')
+        budget = max(256 << 20, 3 * os.path.getsize(path))
         r = run([fv, 'import', '-q', '-r', path, '-s', store,
-                 '--max-disk', '256M'])
+                 '--max-disk', str(budget)])
         if r.returncode != 0:
             print(f'{name}: import failed rc={r.returncode}: '
                   f'{r.stderr.decode(errors="replace").strip()}')
