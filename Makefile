@@ -10,7 +10,7 @@
 
 DEB_PACKAGES := build-essential pkg-config clang liburing-dev liblmdb-dev \
 	lmdb-utils libzstd-dev libpcap-dev libmicrohttpd-dev libjansson-dev \
-	libdpdk-dev tshark tcpdump tcpreplay python3 iproute2 curl time
+	libdpdk-dev tshark tcpdump tcpreplay python3 iproute2 curl time fio
 
 PKGS := liburing lmdb libzstd libpcap jansson
 

@@ -55,7 +55,8 @@ struct fv_flow_table {
 	struct flow_entry *e;
 	uint32_t *slots;
 	uint32_t nslots; /* power of two */
-	uint32_t free_head;
+	uint32_t free_head; /* ended entries, reused first */
+	uint32_t fresh;	    /* entries never used yet: [fresh, max_flows) */
 	uint32_t lru_head[NCLS], lru_tail[NCLS];
 	struct frag_slot *frags;
 	struct flow_entry *last; /* entry of the last packet, for place() */
@@ -194,17 +195,19 @@ int fv_flow_table_new(struct fv_flow_table **out,
 	while (t->nslots < 2 * n)
 		t->nslots <<= 1;
 	t->e = calloc(n, sizeof(*t->e));
-	t->slots = malloc((size_t)t->nslots * sizeof(*t->slots));
+	/* Slots hold entry number + 1; 0 is empty, so calloc'd pages stay
+	 * untouched until used. */
+	t->slots = calloc(t->nslots, sizeof(*t->slots));
 	t->frags = calloc(FRAG_SLOTS, sizeof(*t->frags));
 	if (!t->e || !t->slots || !t->frags) {
 		fv_flow_table_free(t);
 		return -ENOMEM;
 	}
-	memset(t->slots, 0xff, (size_t)t->nslots * sizeof(*t->slots));
 	t->o.max_flows = n;
-	for (uint32_t i = 0; i < n; i++)
-		t->e[i].lru_next = i + 1 < n ? i + 1 : NIL;
-	t->free_head = 0;
+	/* Entries are handed out from 'fresh' on first use, so pages of the
+	 * table are touched only as flows need them. */
+	t->free_head = NIL;
+	t->fresh = 0;
 	for (int c = 0; c < NCLS; c++)
 		t->lru_head[c] = t->lru_tail[c] = NIL;
 	*out = t;
@@ -293,21 +296,21 @@ static void slot_remove(struct fv_flow_table *t, uint32_t i)
 {
 	uint32_t mask = t->nslots - 1, s = slot_of(t, t->e[i].hash);
 
-	while (t->slots[s] != i)
+	while (t->slots[s] != i + 1)
 		s = (s + 1) & mask;
 	for (;;) {
 		uint32_t n = (s + 1) & mask, home;
 
-		t->slots[s] = NIL;
-		if (t->slots[n] == NIL)
+		t->slots[s] = 0;
+		if (!t->slots[n])
 			return;
 		/* Move slots[n] back to s unless its home lies in (s, n]. */
 		for (;;) {
-			home = slot_of(t, t->e[t->slots[n]].hash);
+			home = slot_of(t, t->e[t->slots[n] - 1].hash);
 			if (((n - home) & mask) >= ((n - s) & mask))
 				break;
 			n = (n + 1) & mask;
-			if (t->slots[n] == NIL)
+			if (!t->slots[n])
 				return;
 		}
 		t->slots[s] = t->slots[n];
@@ -338,9 +341,9 @@ static uint32_t lookup(const struct fv_flow_table *t,
 	uint32_t mask = t->nslots - 1, s = slot_of(t, h);
 
 	for (;;) {
-		uint32_t i = t->slots[s];
+		uint32_t i = t->slots[s] - 1;
 
-		if (i == NIL)
+		if (!t->slots[s])
 			return NIL;
 		if (t->e[i].hash == h) {
 			int d = key_dir(&t->e[i].rec.key, k);
@@ -378,20 +381,24 @@ static int create(struct fv_flow_table *t, const struct fv_pkt *pkt, uint64_t h,
 	uint32_t i, s, mask = t->nslots - 1;
 	int err;
 
-	if (t->free_head == NIL) {
+	if (t->free_head == NIL && t->fresh == t->o.max_flows) {
 		err = fv_flow_expire(t, ts);
 		if (err)
 			return err;
 	}
-	if (t->free_head == NIL) {
+	if (t->free_head == NIL && t->fresh == t->o.max_flows) {
 		t->st.overflow++;
 		err = evict_one(t);
 		if (err)
 			return err;
 	}
-	i = t->free_head;
+	if (t->free_head != NIL) {
+		i = t->free_head;
+		t->free_head = t->e[i].lru_next;
+	} else {
+		i = t->fresh++;
+	}
 	x = &t->e[i];
-	t->free_head = x->lru_next;
 	memset(x, 0, offsetof(struct flow_entry, enc));
 	x->rec.id = __atomic_fetch_add(t->next_id, 1, __ATOMIC_RELAXED);
 	x->rec.key = pkt->key;
@@ -416,9 +423,9 @@ static int create(struct fv_flow_table *t, const struct fv_pkt *pkt, uint64_t h,
 	x->lru_prev = x->lru_next = NIL;
 	lru_push(t, i, pkt->key.proto == 6 ? CLS_TCP : CLS_OTHER);
 	s = slot_of(t, h);
-	while (t->slots[s] != NIL)
+	while (t->slots[s])
 		s = (s + 1) & mask;
-	t->slots[s] = i;
+	t->slots[s] = i + 1;
 	t->st.flows_created++;
 	t->st.active++;
 	*out = i;

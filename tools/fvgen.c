@@ -25,11 +25,14 @@
  *    offset), so a retransmitted segment repeats the original's bytes.
  *
  * Frames are built in place in one large output buffer that leaves in
- * fwrite() calls of several MiB: no per-packet syscall, no per-packet
- * allocation.
+ * write() calls of several MiB: no per-packet syscall, no per-packet
+ * allocation. A regular output file is written with O_DIRECT (the page
+ * cache, not the generator, is what limits buffered writes), the last
+ * partial block without it.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -38,6 +41,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define NS_PER_US 1000ULL
 #define NS_PER_MS 1000000ULL
@@ -48,7 +53,8 @@
 #define DEFAULT_CONCURRENCY 200
 #define MAX_CONCURRENCY	    1000000
 
-#define OUT_BUF	  (8u << 20) /* bytes buffered before one fwrite() */
+#define OUT_BUF	  (8u << 20) /* bytes buffered before one write() */
+#define OUT_ALIGN 4096u	     /* O_DIRECT alignment of memory and sizes */
 #define FRAME_MAX 1600	     /* >= 14 + 2 tags + 1500 */
 #define REC_MAX	  32	     /* record header + trailer, pcap or pcapng */
 #define SNAPLEN	  262144
@@ -237,7 +243,7 @@ static uint64_t csum_add(uint64_t sum, const uint8_t *p, size_t len)
 		len -= 2;
 	}
 	if (len) {
-		uint8_t last[2] = { p[0], 0 };
+		uint8_t last[2] = {p[0], 0};
 
 		memcpy(&h, last, 2);
 		sum += h;
@@ -262,22 +268,79 @@ static void csum_store(uint8_t *where, uint64_t sum, int udp)
 enum fmt { FMT_PCAP_NS, FMT_PCAP_US, FMT_PCAPNG_NS, FMT_PCAPNG_US };
 
 struct out {
-	FILE *f;
-	uint8_t *buf;
+	int fd;
+	int direct;   /* fd has O_DIRECT */
+	uint8_t *buf; /* OUT_ALIGN-aligned */
 	size_t len;
 	int fmt;
-	int err;		/* first write error, -errno */
-	uint64_t file_bytes;	/* written + buffered */
+	int err;	     /* first write error, -errno */
+	uint64_t file_bytes; /* written + buffered */
 	uint64_t frames;
 	uint64_t frame_bytes;
 };
 
-static int out_flush(struct out *o)
+static int write_all(int fd, const uint8_t *p, size_t n)
 {
-	if (o->len && !o->err && fwrite(o->buf, 1, o->len, o->f) != o->len)
-		o->err = errno ? -errno : -EIO;
-	o->len = 0;
-	return o->err;
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Leaves buffered O_DIRECT mode for good (tail, or a refusing fs). */
+static void out_undirect(struct out *o)
+{
+	int fl = fcntl(o->fd, F_GETFL);
+
+	if (fl >= 0)
+		fcntl(o->fd, F_SETFL, fl & ~O_DIRECT);
+	o->direct = 0;
+}
+
+/*
+ * Writes the buffer out; with O_DIRECT only whole blocks unless final,
+ * the rest moving to the buffer's head. Keeps the first error.
+ */
+static int out_flush(struct out *o, int final)
+{
+	size_t n = o->len;
+	int err;
+
+	if (o->err) {
+		o->len = 0;
+		return o->err;
+	}
+	if (o->direct) {
+		n -= n % OUT_ALIGN;
+		err = n ? write_all(o->fd, o->buf, n) : 0;
+		if (err == -EINVAL) { /* O_DIRECT refused after all */
+			out_undirect(o);
+			n = o->len;
+			err = write_all(o->fd, o->buf, n);
+		}
+		if (!err && final && o->len > n) {
+			out_undirect(o);
+			err = write_all(o->fd, o->buf + n, o->len - n);
+			n = o->len;
+		}
+	} else {
+		err = write_all(o->fd, o->buf, n);
+	}
+	if (err) {
+		o->err = err;
+		o->len = 0;
+		return err;
+	}
+	memmove(o->buf, o->buf + n, o->len - n);
+	o->len -= n;
+	return 0;
 }
 
 static void out_raw(struct out *o, const uint8_t *p, size_t n)
@@ -336,7 +399,7 @@ static size_t out_rec_len(const struct out *o)
 static uint8_t *out_frame(struct out *o)
 {
 	if (OUT_BUF - o->len < REC_MAX + FRAME_MAX)
-		out_flush(o);
+		out_flush(o, 0);
 	return o->buf + o->len + out_rec_len(o);
 }
 
@@ -394,25 +457,23 @@ enum kind {
 
 /* Flow kind weights, per mille of flows started (docs/generator.md). */
 static const uint16_t kind_weight[K_COUNT] = {
-	[K_TCP] = 600,	    [K_TCP_SYN] = 20, [K_DNS] = 215,
-	[K_DNS_FRAG] = 15,  [K_NTP] = 30,     [K_RTP] = 8,
-	[K_ICMP] = 72,	    [K_ICMP6] = 35,   [K_ARP] = 5,
+    [K_TCP] = 600,     [K_TCP_SYN] = 20, [K_DNS] = 215,
+    [K_DNS_FRAG] = 15, [K_NTP] = 30,	 [K_RTP] = 8,
+    [K_ICMP] = 72,     [K_ICMP6] = 35,	 [K_ARP] = 5,
 };
 
 enum app { A_TLS, A_HTTP, A_SSH, A_SMTP, A_MYSQL, A_PGSQL, A_COUNT };
 
 struct service {
-	const char *name;
 	uint8_t app;
 	uint16_t port;
 	uint16_t weight; /* per mille of TCP sessions */
 };
 
 static const struct service services[] = {
-	{ "tls", A_TLS, 443, 520 },    { "http", A_HTTP, 80, 150 },
-	{ "http", A_HTTP, 8080, 40 },  { "tls", A_TLS, 993, 30 },
-	{ "ssh", A_SSH, 22, 60 },      { "smtp", A_SMTP, 25, 60 },
-	{ "mysql", A_MYSQL, 3306, 80 }, { "pgsql", A_PGSQL, 5432, 60 },
+    {A_TLS, 443, 520},	 {A_HTTP, 80, 150},   {A_HTTP, 8080, 40},
+    {A_TLS, 993, 30},	 {A_SSH, 22, 60},     {A_SMTP, 25, 60},
+    {A_MYSQL, 3306, 80}, {A_PGSQL, 5432, 60},
 };
 #define N_SERVICES (int)(sizeof(services) / sizeof(services[0]))
 
@@ -430,26 +491,33 @@ enum {
 
 /* How a TCP session ends. */
 enum close { C_FIN_C, C_FIN_S, C_RST_C, C_RST_S, C_OPEN, C_COUNT };
-static const uint16_t close_weight[C_COUNT] = { 560, 220, 110, 60, 50 };
-static const char *const close_name[C_COUNT] = { "fin-c", "fin-s", "rst-c",
-						 "rst-s", "open" };
+static const uint16_t close_weight[C_COUNT] = {560, 220, 110, 60, 50};
+static const char *const close_name[C_COUNT] = {"fin-c", "fin-s", "rst-c",
+						"rst-s", "open"};
 
 /* What a planned packet is. */
 enum what {
-	W_TCP, W_DNS_Q, W_DNS_R, W_FRAG, W_NTP, W_RTP, W_ECHO, W_ARP,
+	W_TCP,
+	W_DNS_Q,
+	W_DNS_R,
+	W_FRAG,
+	W_NTP,
+	W_RTP,
+	W_ECHO,
+	W_ARP,
 };
 
 /* One packet planned by a flow, built into a frame when its time comes. */
 struct pkt {
 	uint64_t ts;
-	uint64_t off;	/* TCP stream offset; else a message number */
-	uint64_t aux;	/* time of the request a reply answers */
+	uint64_t off; /* TCP stream offset; else a message number */
+	uint64_t aux; /* time of the request a reply answers */
 	uint32_t seq, ack, tsval, tsecr;
-	uint32_t len;	/* TCP payload bytes */
-	uint8_t dir;	/* 0 client to server, 1 server to client */
+	uint32_t len; /* TCP payload bytes */
+	uint8_t dir;  /* 0 client to server, 1 server to client */
 	uint8_t what;
-	uint8_t flags;	/* TCP flags */
-	uint8_t extra;	/* fragment number */
+	uint8_t flags; /* TCP flags */
+	uint8_t extra; /* fragment number */
 };
 
 enum body { BODY_BIN, BODY_TEXT };
@@ -474,14 +542,14 @@ enum rec { REC_TLS, REC_SSH };
  * from rec_start.
  */
 struct msg {
-	uint64_t start;	    /* stream offset of the first byte */
+	uint64_t start; /* stream offset of the first byte */
 	uint32_t len;
-	uint32_t rec_start; /* message offset where TLS records begin */
+	uint32_t rec_start; /* message offset where records begin */
 	uint32_t rec_len;   /* bytes of records from rec_start */
 	uint16_t hdr_len;
 	uint8_t trail_len;
 	uint8_t body;
-	uint8_t rec_kind;   /* enum rec */
+	uint8_t rec_kind; /* enum rec */
 	uint8_t trail[8];
 	uint8_t hdr[HDR_MAX];
 };
@@ -498,26 +566,26 @@ struct host {
 enum tcp_phase { TP_SYN, TP_MSG, TP_XFER, TP_CLOSE, TP_DONE };
 
 struct flow {
-	uint64_t serial;	/* creation number */
-	int64_t idx;		/* summary row, -1 before the first frame */
+	uint64_t serial; /* creation number */
+	int64_t idx;	 /* summary row, -1 before the first frame */
 	struct rng rng;
-	uint64_t key;		/* payload key */
-	uint64_t t0;		/* first planned time */
-	uint64_t t;		/* time of the last planned packet */
+	uint64_t key; /* payload key */
+	uint64_t t0;  /* first planned time */
+	uint64_t t;   /* time of the last planned packet */
 	uint8_t kind, app, v6, proto;
 	uint8_t nvlan, close, svc, vidx;
 	uint16_t notes;
 	uint16_t vlan[2];
-	struct host h[2];	/* 0 client, 1 server */
+	struct host h[2]; /* 0 client, 1 server */
 
-	struct pkt q[QCAP];	/* planned packets, in time order */
+	struct pkt q[QCAP]; /* planned packets, in time order */
 	uint8_t qh, qn;
 
 	/* UDP / ICMP */
-	uint32_t n, left;	/* messages done, messages to go */
-	uint32_t rtt;		/* ns */
-	uint32_t dlen;		/* fragmented datagram length */
-	uint32_t dtarget;	/* its size as drawn */
+	uint32_t n, left; /* messages done, messages to go */
+	uint32_t rtt;	  /* ns */
+	uint32_t dlen;	  /* fragmented datagram length */
+	uint32_t dtarget; /* its size as drawn */
 	uint16_t fragid;
 	uint16_t icmp_len;
 	uint32_t ssrc[2];
@@ -531,18 +599,18 @@ struct flow {
 	uint8_t wscale[2], fin[2];
 	uint16_t mss[2], win[2];
 	uint32_t isn[2], tsbase[2], tslast[2];
-	uint32_t gap, ackd;	/* serialization gap, ACK delay (ns) */
+	uint32_t gap, ackd; /* serialization gap, ACK delay (ns) */
 	uint32_t cwnd, cwnd_max, round_left;
 	uint32_t rounds, wsize;
-	uint64_t nxt[2];	/* stream offset of the next new byte */
-	uint64_t rcvd[2];	/* contiguous bytes the peer holds */
+	uint64_t nxt[2];  /* stream offset of the next new byte */
+	uint64_t rcvd[2]; /* contiguous bytes the peer holds */
 	uint64_t msg_end, wbase, tnext, round_t0;
 
 	/* ground truth */
 	uint64_t pk[2], by[2], first, last;
 	uint32_t frags[2], retrans;
 
-	struct msg m;		/* last: flow_init() clears what is above */
+	struct msg m; /* last: flow_init() clears what is above */
 };
 
 /* One summary row, kept until the end to be written in index order. */
@@ -566,41 +634,43 @@ struct gen {
 	const struct opts *o;
 	struct rng rng;
 	struct out out;
-	struct flow **heap;	/* min-heap on the next planned time */
+	struct flow **heap; /* min-heap on the next planned time */
 	uint32_t nheap;
 	struct flow *pool;
 	struct flow **free;
 	uint32_t nfree;
-	uint64_t *tuples;	/* open-addressing set of 5-tuple hashes */
+	uint64_t *tuples; /* open-addressing set of 5-tuple hashes */
 	uint64_t tuples_cap, ntuples;
 	struct row *rows;
 	uint64_t nrows, rows_cap;
-	uint64_t created;	/* flows started (ARP excluded) */
+	uint64_t created; /* flows started (ARP excluded) */
 	uint64_t next_idx;
-	uint64_t last_ts;
+	uint64_t base_ts; /* planned time the traffic starts from */
+	uint64_t last_ts; /* time of the last frame written */
 	uint64_t arp_frames;
-	uint64_t serial;	/* flows and ARP exchanges started */
+	uint64_t serial; /* flows and ARP exchanges started */
 	uint64_t end_ts;
 	int stop, winddown;
-	uint8_t scratch[65536];	/* a datagram before fragmentation */
+	int err;		/* out of memory while generating */
+	uint8_t scratch[65536]; /* a datagram before fragmentation */
 };
 
 /* ---- names, for payloads ------------------------------------------------ */
 
 static const char *const domains[] = {
-	"example.com",	 "example.net", "example.org",	 "corp.example",
-	"shop.example",	 "cdn.test",	"internal.test", "media.example",
+    "example.com",  "example.net", "example.org",   "corp.example",
+    "shop.example", "cdn.test",	   "internal.test", "media.example",
 };
 static const char *const hostpart[] = {
-	"www",	"api",	 "cdn",	    "static", "img",   "login", "mail", "app",
-	"auth", "m",	 "updates", "assets", "video", "ws",	"docs", "beta",
+    "www",  "api", "cdn",     "static", "img",	 "login", "mail", "app",
+    "auth", "m",   "updates", "assets", "video", "ws",	  "docs", "beta",
 };
 static const char *const words[] = {
-	"static", "assets", "api",   "v1",	"v2",	  "images", "js",
-	"css",	  "user",   "items", "search", "feed", "media",	 "cart",
+    "static", "assets", "api",	 "v1",	   "v2",   "images", "js",
+    "css",    "user",	"items", "search", "feed", "media",  "cart",
 };
-static const char *const exts[] = { ".js", ".css", ".png", ".json", "",
-				    ".html", ".webp", ".woff2" };
+static const char *const exts[] = {".js", ".css",  ".png",  ".json",
+				   "",	  ".html", ".webp", ".woff2"};
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -635,7 +705,7 @@ static void prf_fill(uint8_t *p, uint64_t key, uint64_t off, uint32_t len)
 }
 
 static const char text_chars[64] =
-	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,";
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,";
 
 /* The segment [off, off + len) of message m in the stream named by key. */
 static void msg_fill(uint8_t *p, const struct msg *m, uint64_t key,
@@ -668,7 +738,8 @@ static void msg_fill(uint8_t *p, const struct msg *m, uint64_t key,
 	if (m->trail_len && end > m->len - m->trail_len) {
 		for (b = m->len - m->trail_len; b < m->len; b++)
 			if (b >= rel && b < end)
-				p[b - rel] = m->trail[b - (m->len - m->trail_len)];
+				p[b - rel] =
+				    m->trail[b - (m->len - m->trail_len)];
 	}
 	if (m->rec_start == NO_REC)
 		return;
@@ -859,11 +930,11 @@ static void tls_client_hello(struct flow *f, int alpn)
 	struct msg *m = &f->m;
 	char sni[64];
 	size_t rec, hs, ext, e;
-	static const uint16_t suites[] = { 0x1301, 0x1302, 0x1303, 0xc02b,
-					   0xc02f, 0xc02c, 0xc030, 0xcca9,
-					   0xcca8 };
-	static const uint16_t sigs[] = { 0x0403, 0x0804, 0x0401, 0x0503,
-					 0x0805, 0x0501, 0x0806, 0x0601 };
+	static const uint16_t suites[] = {0x1301, 0x1302, 0x1303,
+					  0xc02b, 0xc02f, 0xc02c,
+					  0xc030, 0xcca9, 0xcca8};
+	static const uint16_t sigs[] = {0x0403, 0x0804, 0x0401, 0x0503,
+					0x0805, 0x0501, 0x0806, 0x0601};
 	size_t i, n;
 
 	host_name(&f->rng, sni, sizeof(sni));
@@ -1021,14 +1092,20 @@ static int tls_step(struct flow *f, uint32_t s, int alpn)
 	if (s % 2 == 0) {
 		m_begin(f, 0);
 		if (rng_pm(&f->rng, 30))
-			m_tls_records(f, (uint32_t)rng_logu(&f->rng, 16000,
-							      1000000));
+			m_tls_records(
+			    f, (uint32_t)rng_logu(&f->rng, 16000, 1000000));
 		else
 			m_tls_records(f, (uint32_t)rng_logu(&f->rng, 80, 1500));
 		return 0;
 	}
 	m_begin(f, 1);
-	m_tls_records(f, response_size(&f->rng));
+	if (f->app == A_TLS)
+		m_tls_records(f, response_size(&f->rng));
+	else /* a database answering a query */
+		m_tls_records(f,
+			      rng_pm(&f->rng, 50)
+				  ? (uint32_t)rng_logu(&f->rng, 20000, 500000)
+				  : (uint32_t)rng_logu(&f->rng, 60, 20000));
 	return 1;
 }
 
@@ -1049,18 +1126,20 @@ static int http_step(struct flow *f, uint32_t s)
 			body = (uint32_t)rng_logu(r, 200, 65536);
 			if (rng_pm(r, 100))
 				body = (uint32_t)rng_logu(r, 65536, 1000000);
-			m_fmt(m, "POST /%s/%s HTTP/1.1\r\nHost: %s\r\n"
-				 "User-Agent: fvgen/1.0\r\nAccept: */*\r\n"
-				 "Content-Type: application/octet-stream\r\n"
-				 "Content-Length: %u\r\n\r\n",
+			m_fmt(m,
+			      "POST /%s/%s HTTP/1.1\r\nHost: %s\r\n"
+			      "User-Agent: fvgen/1.0\r\nAccept: */*\r\n"
+			      "Content-Type: application/octet-stream\r\n"
+			      "Content-Length: %u\r\n\r\n",
 			      words[rng_below(r, NELEM(words))],
 			      words[rng_below(r, NELEM(words))], host, body);
 		} else {
 			body = 0;
-			m_fmt(m, "GET /%s/%s/%08" PRIx32 "%s HTTP/1.1\r\n"
-				 "Host: %s\r\nUser-Agent: fvgen/1.0\r\n"
-				 "Accept: */*\r\nAccept-Language: en\r\n"
-				 "Connection: keep-alive\r\n\r\n",
+			m_fmt(m,
+			      "GET /%s/%s/%08" PRIx32 "%s HTTP/1.1\r\n"
+			      "Host: %s\r\nUser-Agent: fvgen/1.0\r\n"
+			      "Accept: */*\r\nAccept-Language: en\r\n"
+			      "Connection: keep-alive\r\n\r\n",
 			      words[rng_below(r, NELEM(words))],
 			      words[rng_below(r, NELEM(words))],
 			      (uint32_t)rng_next(r),
@@ -1073,17 +1152,19 @@ static int http_step(struct flow *f, uint32_t s)
 	m_begin(f, 1);
 	if (rng_pm(&f->rng, 60)) {
 		body = (uint32_t)rng_logu(&f->rng, 100, 600);
-		m_fmt(m, "HTTP/1.1 404 Not Found\r\nServer: nginx\r\n"
-			 "Content-Type: text/plain\r\nContent-Length: %u\r\n"
-			 "\r\n",
+		m_fmt(m,
+		      "HTTP/1.1 404 Not Found\r\nServer: nginx\r\n"
+		      "Content-Type: text/plain\r\nContent-Length: %u\r\n"
+		      "\r\n",
 		      body);
 		m->body = BODY_TEXT;
 	} else {
 		body = response_size(&f->rng);
-		m_fmt(m, "HTTP/1.1 200 OK\r\nServer: nginx\r\n"
-			 "Content-Type: application/octet-stream\r\n"
-			 "Content-Length: %u\r\nCache-Control: max-age=3600\r\n"
-			 "Connection: keep-alive\r\n\r\n",
+		m_fmt(m,
+		      "HTTP/1.1 200 OK\r\nServer: nginx\r\n"
+		      "Content-Type: application/octet-stream\r\n"
+		      "Content-Length: %u\r\nCache-Control: max-age=3600\r\n"
+		      "Connection: keep-alive\r\n\r\n",
 		      body);
 	}
 	m->len = m->hdr_len + body;
@@ -1253,8 +1334,9 @@ static int smtp_step(struct flow *f, uint32_t s)
 		      domains[rng_below(r, NELEM(domains))]);
 		break;
 	case 2:
-		m_fmt(m, "250-mx.%s\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n"
-			 "250-8BITMIME\r\n250 SMTPUTF8\r\n",
+		m_fmt(m,
+		      "250-mx.%s\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n"
+		      "250-8BITMIME\r\n250 SMTPUTF8\r\n",
 		      dom);
 		break;
 	case 3:
@@ -1277,9 +1359,10 @@ static int smtp_step(struct flow *f, uint32_t s)
 		m_str(m, "354 End data with <CR><LF>.<CR><LF>\r\n");
 		break;
 	case 9:
-		m_fmt(m, "From: user%u@example.org\r\nTo: user%u@%s\r\n"
-			 "Subject: report %u\r\nMessage-ID: <%08" PRIx32
-			 "@example.org>\r\n\r\n",
+		m_fmt(m,
+		      "From: user%u@example.org\r\nTo: user%u@%s\r\n"
+		      "Subject: report %u\r\nMessage-ID: <%08" PRIx32
+		      "@example.org>\r\n\r\n",
 		      rng_below(r, 1000), rng_below(r, 1000), dom,
 		      rng_below(r, 100000), (uint32_t)rng_next(r));
 		lines = (uint32_t)rng_logu(r, 5, 2000);
@@ -1437,10 +1520,10 @@ static void plan_tcp(struct flow *f, uint64_t ts, int dir, uint8_t flags,
 	if (flags & TH_ACK)
 		p->ack = f->isn[e] + 1 + (uint32_t)f->rcvd[e] + f->fin[e];
 	if (f->ts_on) {
-		p->tsval = f->tsbase[dir] + (uint32_t)((p->ts - f->t0) /
-						       NS_PER_MS);
-		p->tsecr = (flags & TH_SYN) && !(flags & TH_ACK) ? 0 :
-								     f->tslast[e];
+		p->tsval =
+		    f->tsbase[dir] + (uint32_t)((p->ts - f->t0) / NS_PER_MS);
+		p->tsecr =
+		    (flags & TH_SYN) && !(flags & TH_ACK) ? 0 : f->tslast[e];
 		f->tslast[dir] = p->tsval;
 	}
 }
@@ -1557,9 +1640,9 @@ static void tcp_xfer(struct flow *f)
 		if (k)
 			t = f->t + jit(r, f->rtt / 4 + f->gap);
 		else
-			t = f->t + jit(r, f->rtt * 2 > 200 * NS_PER_MS ?
-						  f->rtt * 2 :
-						  200 * NS_PER_MS);
+			t = f->t + jit(r, f->rtt * 2 > 200 * NS_PER_MS
+					      ? f->rtt * 2
+					      : 200 * NS_PER_MS);
 		plan_tcp(f, t, d, afl, a, alen);
 		f->retrans++;
 		f->rcvd[d] = f->nxt[d];
@@ -1636,8 +1719,8 @@ static void tcp_close(struct gen *g, struct flow *f)
 			plan_tcp(f, f->t + jit(r, f->ackd), a, TH_ACK, 0, 0);
 		} else {
 			plan_tcp(f, f->t + jit(r, f->ackd), b, TH_ACK, 0, 0);
-			plan_tcp(f, f->t + rng_logu(r, 50000, 5 * NS_PER_MS),
-				 b, TH_FIN | TH_ACK, f->nxt[b], 0);
+			plan_tcp(f, f->t + rng_logu(r, 50000, 5 * NS_PER_MS), b,
+				 TH_FIN | TH_ACK, f->nxt[b], 0);
 			f->fin[b] = 1;
 			plan_tcp(f, f->t + f->rtt, a, TH_ACK, 0, 0);
 		}
@@ -1672,8 +1755,10 @@ static void tcp_plan(struct gen *g, struct flow *f)
 				uint32_t i;
 
 				for (i = 1; i < f->left; i++) {
-					plan_tcp(f, f->t + jit(r, NS_PER_S << (i - 1)),
-						 0, TH_SYN, 0, 0);
+					plan_tcp(
+					    f,
+					    f->t + jit(r, NS_PER_S << (i - 1)),
+					    0, TH_SYN, 0, 0);
 					f->retrans++;
 				}
 				if (f->notes & N_REFUSED) {
@@ -1716,9 +1801,9 @@ static void tcp_plan(struct gen *g, struct flow *f)
 			}
 			f->sdir = (uint8_t)d;
 			f->msg_end = f->m.start + f->m.len;
-			f->wbase = f->m.start + (f->m.rec_start != NO_REC ?
-							 f->m.rec_start :
-							 f->m.hdr_len);
+			f->wbase = f->m.start + (f->m.rec_start != NO_REC
+						     ? f->m.rec_start
+						     : f->m.hdr_len);
 			f->cwnd = 10;
 			f->round_left = 10;
 			f->round_t0 = start;
@@ -1869,11 +1954,10 @@ static int flow_plan(struct gen *g, struct flow *f)
 
 /* ---- frames ------------------------------------------------------------- */
 
-static const uint8_t gw_mac[6] = { 0x00, 0x00, 0x5e, 0x00, 0x01, 0x01 };
+static const uint8_t gw_mac[6] = {0x00, 0x00, 0x5e, 0x00, 0x01, 0x01};
 
 /* Ethernet II (+ 802.1Q / 802.1ad tags); returns the header length. */
-static size_t put_eth(uint8_t *p, const struct flow *f, int dir,
-		      uint16_t type)
+static size_t put_eth(uint8_t *p, const struct flow *f, int dir, uint16_t type)
 {
 	size_t n = 12;
 
@@ -1943,50 +2027,67 @@ static void l4_csum(const struct flow *f, const uint8_t *ip, uint8_t *l4,
 	csum_store(l4 + at, sum, udp);
 }
 
+/*
+ * TCP options (RFC 9293 section 3.2, RFC 7323, RFC 2018) in the order
+ * the two common stacks send them; returns the bytes written.
+ */
+static size_t tcp_options(const struct flow *f, const struct pkt *p, uint8_t *o)
+{
+	uint16_t mss = f->v6 ? 1440 : 1460;
+	uint8_t ws = f->wscale[p->dir];
+
+	if (p->flags & TH_SYN) {
+		if (f->ts_on) {
+			/* Linux: MSS, SACK_PERM, TS, NOP, WS */
+			const uint8_t a[20] = {
+			    2, 4, mss >> 8, mss & 0xff, 4, 2, 8, 10, 0, 0,
+			    0, 0, 0,	    0,		0, 0, 1, 3,  3, ws};
+
+			memcpy(o, a, 20);
+			put_be32(o + 8, p->tsval);
+			put_be32(o + 12, p->tsecr);
+			return 20;
+		} else {
+			/* Windows: MSS, NOP, WS, NOP, NOP, SACK_PERM */
+			const uint8_t a[12] = {2, 4, mss >> 8, mss & 0xff,
+					       1, 3, 3,	       ws,
+					       1, 1, 4,	       2};
+
+			memcpy(o, a, 12);
+			return 12;
+		}
+	}
+	if (!f->ts_on || f->kind == K_TCP_SYN)
+		return 0;
+	/* NOP, NOP, TS */
+	o[0] = 1;
+	o[1] = 1;
+	o[2] = 8;
+	o[3] = 10;
+	put_be32(o + 4, p->tsval);
+	put_be32(o + 8, p->tsecr);
+	return 12;
+}
+
 static size_t build_tcp(struct flow *f, const struct pkt *p, uint8_t *l4)
 {
 	int dir = p->dir;
-	size_t o = 20;
+	uint16_t win = f->win[dir];
+	size_t o;
 
+	if (p->flags & TH_SYN)
+		win = dir ? 65160 : 64240; /* unscaled, as Linux sends it */
+	else if ((p->flags & TH_RST) && f->kind == K_TCP_SYN)
+		win = 0;
 	put_be16(l4, f->h[dir].port);
 	put_be16(l4 + 2, f->h[!dir].port);
 	put_be32(l4 + 4, p->seq);
 	put_be32(l4 + 8, p->ack);
 	l4[13] = p->flags;
+	put_be16(l4 + 14, win);
 	put_be16(l4 + 16, 0);
 	put_be16(l4 + 18, 0);
-	if (p->flags & TH_SYN) {
-		uint16_t mss = f->v6 ? 1440 : 1460;
-
-		put_be16(l4 + 14, dir ? 65160 : 64240);
-		if (f->ts_on) {
-			l4[o++] = 2, l4[o++] = 4;
-			put_be16(l4 + o, mss), o += 2;
-			l4[o++] = 4, l4[o++] = 2;
-			l4[o++] = 8, l4[o++] = 10;
-			put_be32(l4 + o, p->tsval), o += 4;
-			put_be32(l4 + o, p->tsecr), o += 4;
-			l4[o++] = 1;
-			l4[o++] = 3, l4[o++] = 3, l4[o++] = f->wscale[dir];
-		} else {
-			l4[o++] = 2, l4[o++] = 4;
-			put_be16(l4 + o, mss), o += 2;
-			l4[o++] = 1;
-			l4[o++] = 3, l4[o++] = 3, l4[o++] = f->wscale[dir];
-			l4[o++] = 1, l4[o++] = 1;
-			l4[o++] = 4, l4[o++] = 2;
-		}
-	} else {
-		put_be16(l4 + 14, (p->flags & TH_RST) && f->kind == K_TCP_SYN ?
-					  0 :
-					  f->win[dir]);
-		if (f->ts_on && !(f->kind == K_TCP_SYN)) {
-			l4[o++] = 1, l4[o++] = 1;
-			l4[o++] = 8, l4[o++] = 10;
-			put_be32(l4 + o, p->tsval), o += 4;
-			put_be32(l4 + o, p->tsecr), o += 4;
-		}
-	}
+	o = 20 + tcp_options(f, p, l4 + 20);
 	l4[12] = (uint8_t)((o / 4) << 4);
 	if (p->len)
 		msg_fill(l4 + o, &f->m, f->key ^ (dir ? 0x5bd1e995ULL : 0),
@@ -2005,14 +2106,15 @@ struct dns_q {
 static void dns_question(const struct flow *f, uint32_t txn, struct rng *r,
 			 struct dns_q *q)
 {
-	static const uint16_t types[] = { 1, 28, 15, 16 };
-	static const uint16_t type_w[] = { 620, 270, 50, 60 };
+	static const uint16_t types[] = {1, 28, 15, 16};
+	static const uint16_t type_w[] = {620, 270, 50, 60};
 
 	rng_seed(r, f->key ^ mix64(txn + 0x51));
 	q->id = (uint16_t)rng_next(r);
 	if (f->kind == K_DNS_FRAG) {
 		snprintf(q->name, sizeof(q->name), "_keys%u.%s",
-			 rng_below(r, 100), domains[rng_below(r, NELEM(domains))]);
+			 rng_below(r, 100),
+			 domains[rng_below(r, NELEM(domains))]);
 		q->type = 16;
 		q->edns = 1;
 		q->nx = 0;
@@ -2022,7 +2124,8 @@ static void dns_question(const struct flow *f, uint32_t txn, struct rng *r,
 	if (rng_pm(r, 300))
 		snprintf(q->name, sizeof(q->name), "%s%u.%s",
 			 hostpart[rng_below(r, NELEM(hostpart))],
-			 rng_below(r, 100), domains[rng_below(r, NELEM(domains))]);
+			 rng_below(r, 100),
+			 domains[rng_below(r, NELEM(domains))]);
 	else
 		snprintf(q->name, sizeof(q->name), "%s.%s",
 			 hostpart[rng_below(r, NELEM(hostpart))],
@@ -2111,17 +2214,19 @@ static size_t dns_build(const struct flow *f, uint32_t txn, int resp,
 					p[n] = 10;
 					p[n + 1] = 200;
 					p[n + 2] = (uint8_t)rng_below(&r, 4);
-					p[n + 3] = (uint8_t)(rng_below(&r, 250) +
-							     2);
+					p[n + 3] =
+					    (uint8_t)(rng_below(&r, 250) + 2);
 					n += 4;
 				} else {
 					n += dns_rr(p + n, owner, 28, ttl, 16);
-					memcpy(p + n,
-					       "\xfd\x12\x34\x56\x78\x9a\xff\x00",
-					       8);
+					memcpy(
+					    p + n,
+					    "\xfd\x12\x34\x56\x78\x9a\xff\x00",
+					    8);
 					memset(p + n + 8, 0, 6);
-					put_be16(p + n + 14,
-						 (uint16_t)rng_range(&r, 1, 999));
+					put_be16(
+					    p + n + 14,
+					    (uint16_t)rng_range(&r, 1, 999));
 					n += 16;
 				}
 			}
@@ -2130,8 +2235,8 @@ static size_t dns_build(const struct flow *f, uint32_t txn, int resp,
 				size_t at = n + 12, l;
 
 				put_be16(p + at, (uint16_t)(10 * (i + 1)));
-				l = dns_name(p + at + 2, i ? "mx2.example.net" :
-							     "mx1.example.net");
+				l = dns_name(p + at + 2, i ? "mx2.example.net"
+							   : "mx1.example.net");
 				n += dns_rr(p + n, owner, 15, ttl,
 					    (uint16_t)(l + 2));
 				n += l + 2;
@@ -2142,15 +2247,15 @@ static size_t dns_build(const struct flow *f, uint32_t txn, int resp,
 			if (f->kind == K_DNS_FRAG)
 				k = f->dtarget / 268 + 1;
 			for (i = 0; i < k; i++, an++) {
-				len = f->kind == K_DNS_FRAG ?
-					      255 :
-					      (uint32_t)rng_range(&r, 20, 120);
+				len = f->kind == K_DNS_FRAG
+					  ? 255
+					  : (uint32_t)rng_range(&r, 20, 120);
 				n += dns_rr(p + n, owner, 16, ttl,
 					    (uint16_t)(len + 1));
 				p[n++] = (uint8_t)len;
 				for (j = 0; j < len; j++)
-					p[n++] = (uint8_t)text_chars
-						[rng_next(&r) % 62];
+					p[n++] = (uint8_t)
+					    text_chars[rng_next(&r) % 62];
 			}
 		}
 	}
@@ -2176,9 +2281,10 @@ static void put_ntp(uint8_t *p, uint64_t ns)
 	put_be32(p + 4, (uint32_t)((frac << 32) / NS_PER_S));
 }
 
-static size_t build_ntp(const struct flow *f, const struct pkt *p,
-			uint64_t ts, uint8_t *u)
+static size_t build_ntp(const struct flow *f, const struct pkt *p, uint8_t *u)
 {
+	uint64_t ts = p->ts;
+
 	memset(u, 0, 48);
 	if (!p->dir) {
 		u[0] = 0x23; /* LI 0, version 4, mode 3 (client) */
@@ -2201,8 +2307,7 @@ static size_t build_ntp(const struct flow *f, const struct pkt *p,
 	return 48;
 }
 
-static size_t build_rtp(const struct flow *f, const struct pkt *p,
-			uint8_t *u)
+static size_t build_rtp(const struct flow *f, const struct pkt *p, uint8_t *u)
 {
 	int d = p->dir;
 	uint32_t n = (uint32_t)p->off, len = 160;
@@ -2221,8 +2326,7 @@ static size_t build_rtp(const struct flow *f, const struct pkt *p,
 }
 
 /* ICMP / ICMPv6 echo (RFC 792, RFC 4443 section 4.1); payload of ping. */
-static size_t build_echo(const struct flow *f, const struct pkt *p,
-			 uint8_t *c)
+static size_t build_echo(const struct flow *f, const struct pkt *p, uint8_t *c)
 {
 	uint64_t req = p->dir ? p->aux : p->ts;
 	size_t n = f->icmp_len, i;
@@ -2250,8 +2354,7 @@ static size_t build_echo(const struct flow *f, const struct pkt *p,
 
 static size_t build_arp(const struct flow *f, int dir, uint8_t *fr)
 {
-	uint8_t gw[4] = { f->h[0].addr[0], f->h[0].addr[1], f->h[0].addr[2],
-			  1 };
+	uint8_t gw[4] = {f->h[0].addr[0], f->h[0].addr[1], f->h[0].addr[2], 1};
 	uint8_t *a = fr + 14;
 
 	if (!dir)
@@ -2279,9 +2382,13 @@ static size_t build_arp(const struct flow *f, int dir, uint8_t *fr)
 	return 60;
 }
 
-/* Builds the frame of planned packet p at time ts into fr. */
+/*
+ * Builds the frame of planned packet p into fr. Its bytes depend on the
+ * planned time only, never on the time written in the file, so pcap and
+ * --usec output carry the same frames.
+ */
 static size_t build_frame(struct gen *g, struct flow *f, const struct pkt *p,
-			  uint64_t ts, uint8_t *fr)
+			  uint8_t *fr)
 {
 	int dir = p->dir;
 	size_t l2, l3, l4len = 0;
@@ -2304,7 +2411,7 @@ static size_t build_frame(struct gen *g, struct flow *f, const struct pkt *p,
 	case W_NTP:
 	case W_RTP:
 		if (p->what == W_NTP)
-			l4len = 8 + build_ntp(f, p, ts, l4 + 8);
+			l4len = 8 + build_ntp(f, p, l4 + 8);
 		else if (p->what == W_RTP)
 			l4len = 8 + build_rtp(f, p, l4 + 8);
 		else
@@ -2360,6 +2467,10 @@ static size_t build_frame(struct gen *g, struct flow *f, const struct pkt *p,
 
 /* ---- flows: creation and the 5-tuple set -------------------------------- */
 
+/*
+ * Adds a 5-tuple hash to the set; returns 0 if it was there already. Out
+ * of memory, the generator stops (g->err) and the tuple counts as new.
+ */
 static int tuple_add(struct gen *g, uint64_t h)
 {
 	uint64_t i, mask;
@@ -2371,15 +2482,17 @@ static int tuple_add(struct gen *g, uint64_t h)
 		uint64_t *nt = calloc(ncap, sizeof(*nt)), j;
 
 		if (!nt) {
-			fprintf(stderr, "fvgen: out of memory\n");
-			exit(1);
+			g->err = -ENOMEM;
+			g->stop = 1;
+			return 1;
 		}
 		for (j = 0; j < g->tuples_cap; j++) {
 			uint64_t v = g->tuples[j];
 
 			if (!v)
 				continue;
-			for (i = v & (ncap - 1); nt[i]; i = (i + 1) & (ncap - 1))
+			for (i = v & (ncap - 1); nt[i];
+			     i = (i + 1) & (ncap - 1))
 				;
 			nt[i] = v;
 		}
@@ -2421,8 +2534,8 @@ static void client_addr(struct flow *f, uint32_t host, uint32_t subnet)
 
 	memset(c->addr, 0, 16);
 	if (f->v6) {
-		static const uint8_t pre[6] = { 0xfd, 0x12, 0x34, 0x56, 0x78,
-						0x9a };
+		static const uint8_t pre[6] = {0xfd, 0x12, 0x34,
+					       0x56, 0x78, 0x9a};
 		uint64_t iid = mix64(host * 0x1000193ULL + subnet);
 
 		memcpy(c->addr, pre, 6);
@@ -2446,8 +2559,8 @@ static void server_addr(struct flow *f, uint32_t net, uint32_t host)
 
 	memset(s->addr, 0, 16);
 	if (f->v6) {
-		static const uint8_t pre[6] = { 0xfd, 0x12, 0x34, 0x56, 0x78,
-						0x9a };
+		static const uint8_t pre[6] = {0xfd, 0x12, 0x34,
+					       0x56, 0x78, 0x9a};
 
 		memcpy(s->addr, pre, 6);
 		put_be16(s->addr + 6, (uint16_t)(0xff00 + net));
@@ -2460,8 +2573,8 @@ static void server_addr(struct flow *f, uint32_t net, uint32_t host)
 	}
 }
 
-static const uint16_t vids[] = { 10, 20, 30, 100, 101, 200, 300, 1000, 2001,
-				 4000 };
+static const uint16_t vids[] = {10,  20,  30,	100,  101,
+				200, 300, 1000, 2001, 4000};
 
 /* Chooses addresses and ports; 5-tuples never repeat within a file. */
 static void flow_endpoints(struct gen *g, struct flow *f)
@@ -2480,7 +2593,10 @@ static void flow_endpoints(struct gen *g, struct flow *f)
 		switch (f->kind) {
 		case K_DNS:
 		case K_DNS_FRAG:
-			server_addr(f, 0, f->v6 ? 0x53 : (uint32_t)rng_below(r, 2) * 250 + 51);
+			server_addr(f, 0,
+				    f->v6
+					? 0x53
+					: (uint32_t)rng_below(r, 2) * 250 + 51);
 			f->h[1].port = 53;
 			break;
 		case K_NTP:
@@ -2489,7 +2605,8 @@ static void flow_endpoints(struct gen *g, struct flow *f)
 			break;
 		case K_RTP:
 			server_addr(f, 50, (uint32_t)rng_range(r, 1, 20));
-			f->h[1].port = (uint16_t)(16384 + 2 * rng_below(r, 417));
+			f->h[1].port =
+			    (uint16_t)(16384 + 2 * rng_below(r, 417));
 			break;
 		default:
 			server_addr(f, (uint32_t)rng_below(r, 4),
@@ -2497,7 +2614,8 @@ static void flow_endpoints(struct gen *g, struct flow *f)
 			break;
 		}
 		if (f->kind == K_RTP) {
-			f->h[0].port = (uint16_t)(30100 + 2 * rng_below(r, 950));
+			f->h[0].port =
+			    (uint16_t)(30100 + 2 * rng_below(r, 950));
 		} else if (f->kind == K_ICMP || f->kind == K_ICMP6) {
 			f->h[0].port = (uint16_t)rng_range(r, 1, 65535);
 			f->h[1].port = f->h[0].port;
@@ -2505,19 +2623,23 @@ static void flow_endpoints(struct gen *g, struct flow *f)
 			uint32_t x = rng_below(r, 100);
 
 			if (x < 70)
-				f->h[0].port = (uint16_t)rng_range(r, 32768, 60999);
+				f->h[0].port =
+				    (uint16_t)rng_range(r, 32768, 60999);
 			else if (x < 90)
-				f->h[0].port = (uint16_t)rng_range(r, 49152, 65535);
+				f->h[0].port =
+				    (uint16_t)rng_range(r, 49152, 65535);
 			else
 				f->h[0].port = (uint16_t)rng_range(
-					r, f->h[1].port < 1024 ? 1024 :
-								  f->h[1].port + 1u,
-					65535);
+				    r,
+				    f->h[1].port < 1024 ? 1024
+							: f->h[1].port + 1u,
+				    65535);
 		}
 		if (f->kind == K_ARP || tuple_add(g, tuple_hash(f)))
 			break;
 		if (++tries > 1000) {
-			subnet = (uint32_t)rng_logu(r, 1, 15) + 16 * (tries / 1000 % 6);
+			subnet = (uint32_t)rng_logu(r, 1, 15) +
+				 16 * (tries / 1000 % 6);
 		}
 	}
 }
@@ -2533,7 +2655,7 @@ static void flow_init(struct gen *g, struct flow *f, uint64_t start)
 	f->kind = (uint8_t)k;
 	f->serial = g->serial++;
 	rng_seed(&f->rng, g->o->seed * 0x9e3779b97f4a7c15ULL ^
-				   mix64(f->serial + 0x1234567));
+			      mix64(f->serial + 0x1234567));
 	r = &f->rng;
 	f->key = rng_next(r);
 	f->t0 = start;
@@ -2549,8 +2671,8 @@ static void flow_init(struct gen *g, struct flow *f, uint64_t start)
 		return;
 	}
 	g->created++;
-	f->v6 = k == K_ICMP6 ||
-		((k == K_TCP || k == K_TCP_SYN || k == K_DNS) && rng_pm(r, 250));
+	f->v6 = k == K_ICMP6 || ((k == K_TCP || k == K_TCP_SYN || k == K_DNS) &&
+				 rng_pm(r, 250));
 	if (rng_pm(r, 90)) {
 		f->nvlan = 1;
 		f->vidx = (uint8_t)rng_below(r, NELEM(vids));
@@ -2632,8 +2754,8 @@ static void flow_init(struct gen *g, struct flow *f, uint64_t start)
 			f->notes |= N_OOO;
 		switch (f->app) {
 		case A_SSH:
-			f->rounds = rng_pm(r, 200) ? 2 :
-						     (uint32_t)rng_range(r, 3, 60);
+			f->rounds =
+			    rng_pm(r, 200) ? 2 : (uint32_t)rng_range(r, 3, 60);
 			break;
 		case A_MYSQL:
 		case A_PGSQL:
@@ -2642,9 +2764,9 @@ static void flow_init(struct gen *g, struct flow *f, uint64_t start)
 		default: {
 			uint32_t x = rng_below(r, 100);
 
-			f->rounds = x < 60 ? 1 :
-				    x < 85 ? (uint32_t)rng_range(r, 2, 4) :
-					     (uint32_t)rng_range(r, 5, 20);
+			f->rounds = x < 60   ? 1
+				    : x < 85 ? (uint32_t)rng_range(r, 2, 4)
+					     : (uint32_t)rng_range(r, 5, 20);
 			break;
 		}
 		}
@@ -2678,7 +2800,9 @@ static void flow_init(struct gen *g, struct flow *f, uint64_t start)
 		break;
 	case K_RTP:
 		f->left = (uint32_t)rng_logu(r, 100, 1000); /* 2 s .. 20 s */
-		f->pt = (uint8_t)(rng_pm(r, 500) ? 111 : rng_pm(r, 500) ? 0 : 8);
+		f->pt = (uint8_t)(rng_pm(r, 500)   ? 111
+				  : rng_pm(r, 500) ? 0
+						   : 8);
 		f->ssrc[0] = (uint32_t)rng_next(r);
 		f->ssrc[1] = (uint32_t)rng_next(r);
 		f->rtpseq[0] = (uint16_t)rng_next(r);
@@ -2704,7 +2828,7 @@ static void flow_init(struct gen *g, struct flow *f, uint64_t start)
 /* ---- the summary -------------------------------------------------------- */
 
 static const char *const app_kind[A_COUNT] = {
-	"tcp-tls", "tcp-http", "tcp-ssh", "tcp-smtp", "tcp-mysql", "tcp-pgsql",
+    "tcp-tls", "tcp-http", "tcp-ssh", "tcp-smtp", "tcp-mysql", "tcp-pgsql",
 };
 
 static const char *kind_name(const struct row *w)
@@ -2780,10 +2904,10 @@ static int write_summary(struct gen *g, const char *path)
 		notes[0] = 0;
 		if (w->proto == 6)
 			snprintf(notes, sizeof(notes), "%s",
-				 w->kind == K_TCP_SYN ?
-					 (w->notes & N_REFUSED ? "refused" :
-								 "unanswered") :
-					 close_name[w->close]);
+				 w->kind == K_TCP_SYN
+				     ? (w->notes & N_REFUSED ? "refused"
+							     : "unanswered")
+				     : close_name[w->close]);
 		if (w->notes & N_NOSYN)
 			strcat(notes, ",nosyn");
 		if (w->notes & N_SYNRETX)
@@ -2807,7 +2931,9 @@ static int write_summary(struct gen *g, const char *path)
 			w->by[0], w->pk[1], w->by[1], w->first, w->last,
 			w->nvlan == 2 ? w->vlan[1] : 0, w->frags[0],
 			w->frags[1], w->retrans,
-			notes[0] == ',' ? notes + 1 : notes[0] ? notes : "-");
+			notes[0] == ',' ? notes + 1
+			: notes[0]	? notes
+					: "-");
 	}
 	if (fflush(s) || ferror(s))
 		err = -EIO;
@@ -2894,17 +3020,24 @@ static int flow_start(struct gen *g, uint64_t start)
 
 static int row_reserve(struct gen *g)
 {
+	struct row *r;
+	uint64_t cap;
+
 	if (g->nrows < g->rows_cap)
 		return 0;
-	g->rows_cap = g->rows_cap ? g->rows_cap * 2 : 4096;
-	g->rows = realloc(g->rows, g->rows_cap * sizeof(*g->rows));
-	return g->rows ? 0 : -ENOMEM;
+	cap = g->rows_cap ? g->rows_cap * 2 : 4096;
+	r = realloc(g->rows, cap * sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	g->rows = r;
+	g->rows_cap = cap;
+	return 0;
 }
 
 static int gen_run(struct gen *g)
 {
 	const struct opts *o = g->o;
-	uint64_t t0 = g->last_ts, spread;
+	uint64_t t0 = g->base_ts, spread;
 	uint32_t i;
 
 	spread = (uint64_t)o->concurrency * 50 * NS_PER_US;
@@ -2913,14 +3046,14 @@ static int gen_run(struct gen *g)
 	while (g->nheap) {
 		struct flow *f = g->heap[0];
 		struct pkt *p = &f->q[f->qh];
-		uint64_t ts = p->ts;
+		uint64_t planned = p->ts, ts = p->ts;
 		uint8_t *fr;
 		size_t len;
 
 		if (o->fmt == FMT_PCAP_US || o->fmt == FMT_PCAPNG_US) {
 			ts -= ts % NS_PER_US;
 			if (ts <= g->last_ts)
-				ts = g->last_ts + NS_PER_US;
+				ts = (g->last_ts / NS_PER_US + 1) * NS_PER_US;
 		} else if (ts <= g->last_ts) {
 			ts = g->last_ts + 1;
 		}
@@ -2936,7 +3069,7 @@ static int gen_run(struct gen *g)
 			}
 		}
 		fr = out_frame(&g->out);
-		len = build_frame(g, f, p, ts, fr);
+		len = build_frame(g, f, p, fr);
 		out_commit(&g->out, ts, (uint32_t)len);
 		if (f->kind == K_ARP) {
 			g->arp_frames++;
@@ -2947,7 +3080,7 @@ static int gen_run(struct gen *g)
 		}
 		f->qh = (uint8_t)((f->qh + 1) % QCAP);
 		f->qn--;
-		limits(g, ts);
+		limits(g, planned);
 		if (f->qn || flow_plan(g, f)) {
 			heap_down(g, 0); /* f is the root; its time grew */
 		} else {
@@ -2956,14 +3089,14 @@ static int gen_run(struct gen *g)
 			g->heap[0] = g->heap[--g->nheap];
 			if (g->nheap)
 				heap_down(g, 0);
-			flow_start(g, ts + rng_logu(&g->rng, 1000,
-						    2 * NS_PER_MS));
+			flow_start(g, planned + rng_logu(&g->rng, 1000,
+							 2 * NS_PER_MS));
 		}
 		if (g->out.err)
 			return g->out.err;
 	}
-	out_flush(&g->out);
-	return g->out.err;
+	out_flush(&g->out, 1);
+	return g->err ? g->err : g->out.err;
 }
 
 /* ---- options ------------------------------------------------------------ */
@@ -3078,21 +3211,30 @@ static int parse_secs(const char *s, uint64_t *ns)
 
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
-	enum { O_SEED = 256, O_FLOWS, O_SIZE, O_START, O_DURATION, O_CONC,
-	       O_SUMMARY, O_USEC, O_PCAPNG };
+	enum {
+		O_SEED = 256,
+		O_FLOWS,
+		O_SIZE,
+		O_START,
+		O_DURATION,
+		O_CONC,
+		O_SUMMARY,
+		O_USEC,
+		O_PCAPNG
+	};
 	static const struct option lo[] = {
-		{ "seed", required_argument, NULL, O_SEED },
-		{ "flows", required_argument, NULL, O_FLOWS },
-		{ "size", required_argument, NULL, O_SIZE },
-		{ "start", required_argument, NULL, O_START },
-		{ "duration", required_argument, NULL, O_DURATION },
-		{ "concurrency", required_argument, NULL, O_CONC },
-		{ "summary", required_argument, NULL, O_SUMMARY },
-		{ "usec", no_argument, NULL, O_USEC },
-		{ "pcapng", no_argument, NULL, O_PCAPNG },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"seed", required_argument, NULL, O_SEED},
+	    {"flows", required_argument, NULL, O_FLOWS},
+	    {"size", required_argument, NULL, O_SIZE},
+	    {"start", required_argument, NULL, O_START},
+	    {"duration", required_argument, NULL, O_DURATION},
+	    {"concurrency", required_argument, NULL, O_CONC},
+	    {"summary", required_argument, NULL, O_SUMMARY},
+	    {"usec", no_argument, NULL, O_USEC},
+	    {"pcapng", no_argument, NULL, O_PCAPNG},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int c, usec = 0, ng = 0;
 	uint64_t v;
@@ -3112,7 +3254,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'h':
 			usage(stdout);
-			exit(0);
+			return 1;
 		case O_SEED:
 			if (parse_u64(optarg, &o->seed))
 				goto bad;
@@ -3163,8 +3305,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	}
 	if (!o->have_flows && !o->have_size && !o->have_duration)
 		o->have_flows = 1;
-	o->fmt = ng ? (usec ? FMT_PCAPNG_US : FMT_PCAPNG_NS) :
-		      (usec ? FMT_PCAP_US : FMT_PCAP_NS);
+	o->fmt = ng ? (usec ? FMT_PCAPNG_US : FMT_PCAPNG_NS)
+		    : (usec ? FMT_PCAP_US : FMT_PCAP_NS);
 	return 0;
 bad:
 	fprintf(stderr, "fvgen: bad value for %s: '%s'\n", argv[optind - 1],
@@ -3179,49 +3321,56 @@ int main(int argc, char **argv)
 	uint32_t i;
 	int err, rc = 1;
 
-	if (parse_opts(argc, argv, &o))
-		return 2;
+	err = parse_opts(argc, argv, &o);
+	if (err)
+		return err > 0 ? 0 : 2;
 	g = calloc(1, sizeof(*g));
 	if (!g)
 		goto out_nomem;
 	g->o = &o;
 	rng_seed(&g->rng, o.seed);
 	g->out.fmt = o.fmt;
-	g->out.buf = malloc(OUT_BUF);
+	if (posix_memalign((void **)&g->out.buf, OUT_ALIGN, OUT_BUF))
+		g->out.buf = NULL;
 	g->pool = calloc(o.concurrency, sizeof(*g->pool));
 	g->heap = calloc(o.concurrency, sizeof(*g->heap));
 	g->free = calloc(o.concurrency, sizeof(*g->free));
 	if (!g->out.buf || !g->pool || !g->heap || !g->free)
-		goto out_free;
+		goto out_nomem_free;
 	for (i = 0; i < o.concurrency; i++)
 		g->free[i] = &g->pool[o.concurrency - 1 - i];
 	g->nfree = o.concurrency;
 	/* a sub-second start so that nanosecond digits show from frame 1 */
-	g->last_ts = o.start + rng_range(&g->rng, 0, NS_PER_S - 1);
-	if (o.fmt == FMT_PCAP_US || o.fmt == FMT_PCAPNG_US)
-		g->last_ts -= g->last_ts % NS_PER_US;
-	g->end_ts = g->last_ts + o.duration;
+	g->base_ts = o.start + rng_range(&g->rng, 0, NS_PER_S - 1);
+	g->last_ts = g->base_ts - 1;
+	g->end_ts = g->base_ts + o.duration;
 	if (o.summary)
 		g->rows = malloc(4096 * sizeof(*g->rows));
 	g->rows_cap = g->rows ? 4096 : 0;
 	if (o.summary && !g->rows)
-		goto out_free;
+		goto out_nomem_free;
 	if (!strcmp(o.out, "-")) {
-		g->out.f = stdout;
+		g->out.fd = STDOUT_FILENO;
 	} else {
-		g->out.f = fopen(o.out, "wb");
-		if (!g->out.f) {
+		struct stat st;
+		int fl;
+
+		g->out.fd =
+		    open(o.out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (g->out.fd < 0) {
 			fprintf(stderr, "fvgen: %s: %s\n", o.out,
 				strerror(errno));
 			goto out_free;
 		}
+		fl = fcntl(g->out.fd, F_GETFL);
+		if (!fstat(g->out.fd, &st) && S_ISREG(st.st_mode) && fl >= 0 &&
+		    !fcntl(g->out.fd, F_SETFL, fl | O_DIRECT))
+			g->out.direct = 1;
 	}
 	out_header(&g->out);
-	limits(g, g->last_ts);
+	limits(g, g->base_ts);
 	err = gen_run(g);
-	if (!err && fflush(g->out.f))
-		err = -errno;
-	if (g->out.f != stdout && fclose(g->out.f) && !err)
+	if (g->out.fd != STDOUT_FILENO && close(g->out.fd) && !err)
 		err = -errno;
 	if (err) {
 		fprintf(stderr, "fvgen: %s: %s\n", o.out, strerror(-err));
@@ -3240,12 +3389,16 @@ int main(int argc, char **argv)
 
 		fprintf(stderr,
 			"fvgen: %" PRIu64 " flows, %" PRIu64 " frames (%" PRIu64
-			" without a flow), %" PRIu64 " frame bytes (mean %" PRIu64
-			"), file %" PRIu64 " bytes\n",
+			" without a flow), %" PRIu64
+			" frame bytes (mean %" PRIu64 "), file %" PRIu64
+			" bytes\n",
 			g->next_idx, fr, g->arp_frames, g->out.frame_bytes,
 			fr ? g->out.frame_bytes / fr : 0, g->out.file_bytes);
 	}
 	rc = 0;
+	goto out_free;
+out_nomem_free:
+	fprintf(stderr, "fvgen: out of memory\n");
 out_free:
 	if (g) {
 		free(g->rows);

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # make run: import sample traffic into ./demo-store and show what to try.
 # Sample traffic: the corpus captures when ../shared/corpus is there, and
-# always 20k flows from our deterministic generator.
+# always 3000 flows from our deterministic generator.
 set -eu
 cd "$(dirname "$0")/.."
 B=${1:-build}
 FV=$B/flowvault
 STORE=${FV_DEMO_STORE:-demo-store}
 rm -rf "$STORE" "$B/demo.pcap"
-"$B/fvgen" -w "$B/demo.pcap" --flows 20000 --seed 1 >/dev/null
+"$B/fvgen" -q -w "$B/demo.pcap" --flows 3000 --seed 1 >/dev/null
 files=(-r "$B/demo.pcap")
 if [ -d ../shared/corpus/mixed ]; then
 	for f in ../shared/corpus/mixed/*.pcap ../shared/corpus/http/*.pcap; do
