@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "api/cli.h"
+#include "api/extract.h"
 #include "capture/capfile.h"
 #include "common/fv.h"
 #include "storage/storage.h"
@@ -50,9 +51,6 @@ struct extract {
 	uint64_t written;
 	/* --flow */
 	uint64_t flow_id;
-	fv_ref run_ref;
-	uint64_t run_count;
-	int err;
 	/* --bpf */
 	uint64_t since, until;
 	struct bpf_program prog[FV_MAX_IFACES];
@@ -109,59 +107,11 @@ static int write_rec(struct extract *x, const struct fv_rec *r,
 	return err;
 }
 
-/* Reads one block and writes the records of the flow; checks the count. */
-static int flush_run(struct extract *x)
+/* fv_extract_flow's callback: one packet of the flow. */
+static int on_flow_packet(void *arg, const struct fv_rec *r,
+			  const uint8_t *frame)
 {
-	struct fv_block blk;
-	struct fv_rec r;
-	const uint8_t *frame;
-	uint32_t off = 0;
-	uint64_t found = 0;
-	int rc;
-
-	if (!x->run_count)
-		return 0;
-	rc = fv_seg_read_block(x->rd, x->run_ref, &blk);
-	if (rc)
-		return rc;
-	while ((rc = fv_block_next(&blk, &off, &r, &frame)) == 1) {
-		if (r.flow_id != x->flow_id)
-			continue;
-		rc = write_rec(x, &r, frame);
-		if (rc)
-			return rc;
-		found++;
-	}
-	if (rc < 0)
-		return rc;
-	if (found != x->run_count) {
-		fv_cli_err("extract",
-			   "block %016" PRIx64 " holds %" PRIu64
-			   " packets of flow %" PRIu64 ", the index says %" PRIu64,
-			   x->run_ref, found, x->flow_id, x->run_count);
-		return FV_ECORRUPT;
-	}
-	x->run_count = 0;
-	return 0;
-}
-
-/* Place runs arrive in capture order; runs of one block (a flow that was
- * checkpointed inside a block) are merged so each block is read once. */
-static int on_run(void *arg, fv_ref ref, uint32_t count)
-{
-	struct extract *x = arg;
-	int err;
-
-	if (x->run_count && ref == x->run_ref) {
-		x->run_count += count;
-		return 0;
-	}
-	err = flush_run(x);
-	if (err)
-		return err;
-	x->run_ref = ref;
-	x->run_count = count;
-	return 0;
+	return write_rec(arg, r, frame);
 }
 
 static int compile_bpf(struct extract *x)
@@ -343,9 +293,21 @@ int fv_cli_extract(int argc, char **argv)
 		}
 	}
 	if (flow) {
-		err = fv_index_places(x.st.ix, x.flow_id, on_run, &x);
-		if (!err)
-			err = flush_run(&x);
+		fv_ref bad = 0;
+
+		err = fv_extract_flow(x.st.ix, x.rd, x.flow_id, on_flow_packet,
+				      &x, &bad);
+		if (err == FV_ECORRUPT && bad)
+			fv_cli_err("extract",
+				   "block %016" PRIx64 " does not hold the packets "
+				   "of flow %" PRIu64 " the index says it does",
+				   bad, x.flow_id);
+		if (err == FV_ENOTFOUND) {
+			fv_cli_err("extract",
+				   "flow %" PRIu64 " has no packet places in the index",
+				   x.flow_id);
+			err = FV_ECORRUPT;
+		}
 	} else {
 		err = fv_index_blocks(x.st.ix, x.since, x.until, on_block, &x);
 	}
