@@ -26,20 +26,6 @@ void fv_cli_err(const char *cmd, const char *fmt, ...)
 }
 
 /* meta "ifaces" is little-endian on disk, whatever the host. */
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
 int fv_ifaces_load(struct fv_index *ix, struct fv_ifaces *ifs)
 {
 	uint8_t buf[FV_MAX_IFACES * 8];
@@ -56,8 +42,8 @@ int fv_ifaces_load(struct fv_index *ix, struct fv_ifaces *ifs)
 		return FV_ECORRUPT;
 	ifs->n = (unsigned)(len / 8);
 	for (unsigned i = 0; i < ifs->n; i++) {
-		ifs->v[i].linktype = le32(buf + 8 * i);
-		ifs->v[i].snaplen = le32(buf + 8 * i + 4);
+		ifs->v[i].linktype = fv_le32(buf + 8 * i);
+		ifs->v[i].snaplen = fv_le32(buf + 8 * i + 4);
 	}
 	return 0;
 }
@@ -82,8 +68,8 @@ int fv_ifaces_save(struct fv_index *ix, const struct fv_ifaces *ifs)
 	uint8_t buf[FV_MAX_IFACES * 8];
 
 	for (unsigned i = 0; i < ifs->n; i++) {
-		put_le32(buf + 8 * i, ifs->v[i].linktype);
-		put_le32(buf + 8 * i + 4, ifs->v[i].snaplen);
+		fv_put_le32(buf + 8 * i, ifs->v[i].linktype);
+		fv_put_le32(buf + 8 * i + 4, ifs->v[i].snaplen);
 	}
 	return fv_index_put_meta(ix, "ifaces", buf, ifs->n * 8);
 }

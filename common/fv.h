@@ -101,6 +101,36 @@ static inline void fv_put_be64(uint8_t *p, uint64_t v)
 	fv_put_be32(p + 4, (uint32_t)v);
 }
 
+/* Unaligned little-endian loads and stores (the on-disk byte order). */
+static inline uint16_t fv_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+static inline uint32_t fv_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+static inline uint64_t fv_le64(const uint8_t *p)
+{
+	return (uint64_t)fv_le32(p) | (uint64_t)fv_le32(p + 4) << 32;
+}
+static inline void fv_put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+static inline void fv_put_le32(uint8_t *p, uint32_t v)
+{
+	fv_put_le16(p, (uint16_t)v);
+	fv_put_le16(p + 2, (uint16_t)(v >> 16));
+}
+static inline void fv_put_le64(uint8_t *p, uint64_t v)
+{
+	fv_put_le32(p, (uint32_t)v);
+	fv_put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
 /* LEB128 varints. put returns bytes written (<= 10); get returns bytes
  * read, or 0 if the input ends before the varint does. */
 size_t fv_varint_put(uint8_t *p, uint64_t v);

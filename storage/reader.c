@@ -133,10 +133,7 @@ int fv_seg_read_block(struct fv_seg_reader *rd, fv_ref ref,
 
 		memset(rd->buf + 52, 0, 4);
 		crc = fv_crc32c(0, rd->buf, FV_BLOCK_HDR_LEN + h->data_len);
-		rd->buf[52] = (uint8_t)want;
-		rd->buf[53] = (uint8_t)(want >> 8);
-		rd->buf[54] = (uint8_t)(want >> 16);
-		rd->buf[55] = (uint8_t)(want >> 24);
+		fv_put_le32(rd->buf + 52, want);
 		if (crc != want)
 			return classify(fd, gen, FV_ECRC);
 	}
