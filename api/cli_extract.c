@@ -329,7 +329,11 @@ int fv_cli_extract(int argc, char **argv)
 	} else if (fflush(stdout) && !err) {
 		err = -errno;
 	}
-	if (err == FV_EEXPIRED) {
+	if (err == -EPIPE && x.out == stdout) {
+		/* The reader went away (| head, a closed download): as tcpdump
+		 * does, stop quietly. */
+		rc = FV_EXIT_OK;
+	} else if (err == FV_EEXPIRED) {
 		fv_cli_err("extract",
 			   "flow %" PRIu64 ": its packets have expired (the segment "
 			   "holding them was recycled)",

@@ -2,9 +2,11 @@
  * ring.c - the segment ring writer: records into 1 MiB blocks, blocks
  * written by io_uring with O_DIRECT, several in flight (storage.h).
  *
- * Buffers: queue_depth + 1 aligned block buffers allocated (and, when the
- * kernel lets us, registered) at open; one is being filled, the others are
- * in flight or free. Completions may arrive out of order; blocks are
+ * Buffers: queue_depth + 1 aligned block buffers, allocated on first use;
+ * one is being filled, the others are in flight or free. Once a ring has
+ * written REGISTER_AFTER blocks (a long import or a recording, not a small
+ * file) the buffers are registered with the kernel, when it lets us, and
+ * written with write_fixed from then on. Completions may arrive out of order; blocks are
  * reported sealed strictly in sequence order from a FIFO.
  */
 #include <dirent.h>
@@ -21,6 +23,8 @@
 #include "storage/storage.h"
 #include "storage/storage_int.h"
 
+#define REGISTER_AFTER 16
+
 struct wbuf {
 	uint8_t *mem;
 	struct fv_block_info bi;
@@ -35,7 +39,8 @@ struct fv_ring {
 	struct fv_ring_opts o;
 	char dir[4096];
 	struct io_uring uring;
-	int uring_ok, registered, direct;
+	int uring_ok, registered, reg_tried, direct;
+	uint64_t sealed_here; /* blocks sealed by this ring instance */
 	struct wbuf *bufs;
 	unsigned nbuf;
 	unsigned *fifo; /* buffer indexes in flight, in seq order */
@@ -284,12 +289,48 @@ static int start_block(struct fv_ring *r)
 		room = r->o.segment_size;
 	}
 	r->cur = (int)r->freelist[--r->nfree];
+	if (!r->bufs[r->cur].mem) {
+		void *m;
+
+		if (posix_memalign(&m, FV_BLOCK_ALIGN, r->o.block_size)) {
+			r->freelist[r->nfree++] = (unsigned)r->cur;
+			r->cur = -1;
+			return -ENOMEM;
+		}
+		r->bufs[r->cur].mem = m;
+	}
 	r->cur_cap = (uint32_t)(room < r->o.block_size ? room : r->o.block_size);
 	r->cur_data = 0;
 	r->cur_count = 0;
 	r->cur_first = UINT64_MAX;
 	r->cur_last = 0;
 	return 0;
+}
+
+/*
+ * Registers every buffer with the kernel (allocating those not used yet),
+ * so later writes are write_fixed. Without CAP_IPC_LOCK or enough locked
+ * memory the kernel refuses, and plain writes go on.
+ */
+static void register_buffers(struct fv_ring *r)
+{
+	struct iovec *iov = calloc(r->nbuf, sizeof(*iov));
+
+	r->reg_tried = 1;
+	if (!iov)
+		return;
+	for (unsigned i = 0; i < r->nbuf; i++) {
+		void *m = r->bufs[i].mem;
+
+		if (!m && posix_memalign(&m, FV_BLOCK_ALIGN, r->o.block_size))
+			goto out;
+		r->bufs[i].mem = m;
+		iov[i].iov_base = m;
+		iov[i].iov_len = r->o.block_size;
+	}
+	r->registered = io_uring_register_buffers(&r->uring, iov, r->nbuf) == 0;
+out:
+	free(iov);
 }
 
 /* Finishes the open block and queues its write. */
@@ -303,6 +344,8 @@ static int seal(struct fv_ring *r)
 
 	if (r->cur < 0 || !r->cur_count)
 		return 0;
+	if (!r->reg_tried && ++r->sealed_here >= REGISTER_AFTER)
+		register_buffers(r);
 	i = (unsigned)r->cur;
 	b = &r->bufs[i];
 	disk_len = (FV_BLOCK_HDR_LEN + r->cur_data + FV_BLOCK_ALIGN - 1) &
@@ -478,7 +521,6 @@ static int recover(struct fv_ring *r)
 int fv_ring_open(struct fv_ring **out, const struct fv_ring_opts *opts)
 {
 	struct fv_ring *r;
-	struct iovec *iov = NULL;
 	char wdir[4200];
 	int err;
 
@@ -504,26 +546,14 @@ int fv_ring_open(struct fv_ring **out, const struct fv_ring_opts *opts)
 	r->freelist = calloc(r->nbuf, sizeof(*r->freelist));
 	r->fds = malloc(r->o.nsegments * sizeof(*r->fds));
 	r->dirty = calloc(r->o.nsegments, 1);
-	iov = calloc(r->nbuf, sizeof(*iov));
-	if (!r->bufs || !r->fifo || !r->freelist || !r->fds || !r->dirty ||
-	    !iov) {
+	if (!r->bufs || !r->fifo || !r->freelist || !r->fds || !r->dirty) {
 		err = -ENOMEM;
 		goto out_free;
 	}
 	for (uint32_t i = 0; i < r->o.nsegments; i++)
 		r->fds[i] = -1;
-	for (unsigned i = 0; i < r->nbuf; i++) {
-		void *m;
-
-		if (posix_memalign(&m, FV_BLOCK_ALIGN, r->o.block_size)) {
-			err = -ENOMEM;
-			goto out_free;
-		}
-		r->bufs[i].mem = m;
-		iov[i].iov_base = m;
-		iov[i].iov_len = r->o.block_size;
+	for (unsigned i = 0; i < r->nbuf; i++)
 		r->freelist[r->nfree++] = r->nbuf - 1 - i;
-	}
 	if (mkdir(r->dir, 0755) && errno != EEXIST) {
 		err = -errno;
 		goto out_free;
@@ -537,16 +567,12 @@ int fv_ring_open(struct fv_ring **out, const struct fv_ring_opts *opts)
 	if (err)
 		goto out_free;
 	r->uring_ok = 1;
-	/* Registration needs locked memory; without it, plain writes. */
-	r->registered = io_uring_register_buffers(&r->uring, iov, r->nbuf) == 0;
 	err = recover(r);
 	if (err)
 		goto out_free;
-	free(iov);
 	*out = r;
 	return 0;
 out_free:
-	free(iov);
 	fv_ring_close(r);
 	return err;
 }
