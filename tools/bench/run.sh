@@ -39,8 +39,8 @@ best() {
 # the file-backed pages of the LMDB map, which the kernel can drop), in KB,
 # sampled from /proc every 10 ms.
 peak_rss() {
-	"$@" >/dev/null 2>&1 &
-	local pid=$! rss=0 anon=0 r a
+	"$@" >/dev/null 2>"$DIR/rss.err" &
+	local pid=$! rss=0 anon=0 r a rc=0
 	while kill -0 "$pid" 2>/dev/null; do
 		r=$(awk '/^VmRSS/ {print $2}' /proc/$pid/status 2>/dev/null)
 		a=$(awk '/^RssAnon/ {print $2}' /proc/$pid/status 2>/dev/null)
@@ -48,7 +48,8 @@ peak_rss() {
 		[ -n "$a" ] && [ "$a" -gt "$anon" ] && anon=$a
 		sleep 0.01
 	done
-	wait "$pid"
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 0 ] || echo "peak_rss: '$*' exited $rc: $(cat "$DIR/rss.err")" >&2
 	echo "$rss $anon"
 }
 
