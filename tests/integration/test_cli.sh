@@ -81,5 +81,27 @@ wait $pid
 top=$("$FV" flows -s "$S" --sort bytes --limit 1 --format csv | tail -n 1 | cut -d, -f16)
 max=$("$FV" flows -s "$S" --format csv | tail -n +2 | cut -d, -f16 | sort -n | tail -n 1)
 [ "$top" = "$max" ] && ok "--sort bytes --limit 1 gives the largest ($top)" || bad "sort: $top vs $max"
+# A budget smaller than the capture: the ring recycles its oldest
+# segments, the newest flows still extract exactly, and the oldest say
+# "expired" with exit code 4 instead of returning other bytes.
+GEN=build/fvgen
+[ -x "$GEN" ] || GEN=${FV_BUILD:-build}/fvgen
+if [ -x "$GEN" ]; then
+	"$GEN" -q -w "$T/big.pcap" --flows 1500 --seed 5 || bad "fvgen"
+	"$FV" import -q -r "$T/big.pcap" -s "$T/small" --max-disk 64M || bad "import into 64M"
+	used=$(du -sb "$T/small/segments" | cut -f1)
+	[ "$used" -le $((64 << 20)) ] && ok "segments use $used bytes of a 64 MiB budget" || bad "segments use $used bytes > 64 MiB"
+	expect_rc 4 "oldest flow expired" "$FV" extract -s "$T/small" --flow 1 -w "$T/old.pcap"
+	grep -q "expired" "$T/err" && ok "expired message" || bad "expired message: $(cat "$T/err")"
+	last=$("$FV" flows -s "$T/small" --filter 'tcp or udp' --sort id --desc --limit 1 --format csv | tail -n 1)
+	IFS=, read -r id _ _ _ proto ca cp sa sp vlan _ <<<"$last"
+	"$FV" extract -s "$T/small" --flow "$id" -w "$T/new.pcap" || bad "extract newest flow"
+	v=""; [ "$vlan" != 0 ] && v="vlan and "
+	tcpdump -r "$T/big.pcap" -w "$T/new-td.pcap" "$v$proto and host $ca and host $sa and port $cp and port $sp" 2>/dev/null
+	cmp -s <(tcpdump -nn -tt -x -r "$T/new.pcap" 2>/dev/null) <(tcpdump -nn -tt -x -r "$T/new-td.pcap" 2>/dev/null) &&
+		ok "newest flow $id after rotation equals tcpdump's selection" || bad "newest flow $id differs after rotation"
+else
+	bad "no fvgen"
+fi
 echo "$fail failed"
 [ $fail -eq 0 ]
