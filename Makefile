@@ -8,7 +8,7 @@
 #   make fuzz       long libFuzzer runs (FUZZ_SECONDS each)
 #   make SANITIZE=address,undefined   a sanitizer build in build-san/
 
-DEB_PACKAGES := build-essential pkg-config clang liburing-dev liblmdb-dev \
+DEB_PACKAGES := build-essential pkg-config clang clang-format liburing-dev liblmdb-dev \
 	lmdb-utils libzstd-dev libpcap-dev libmicrohttpd-dev libjansson-dev \
 	libdpdk-dev tshark tcpdump tcpreplay python3 iproute2 curl time fio
 
@@ -130,7 +130,7 @@ bench: deps
 	tools/bench/run.sh $(BUILD)
 
 format-check:
-	clang-format --dry-run --Werror $(LIB_SRCS) api/main.c $(wildcard */*.h) $(TOOL_SRCS) $(UNIT_SRCS)
+	clang-format --dry-run --Werror $(LIB_SRCS) api/main.c $(wildcard */*.h) $(TOOL_SRCS) $(UNIT_SRCS) $(FUZZ_SRCS)
 
 clean:
 	rm -rf build build-san build-fuzz

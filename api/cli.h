@@ -24,10 +24,10 @@ int fv_cli_status(int argc, char **argv);
 /* Exit codes scripts can trust. */
 enum {
 	FV_EXIT_OK = 0,
-	FV_EXIT_ERROR = 1,   /* runtime failure */
-	FV_EXIT_USAGE = 2,   /* bad arguments or filter */
+	FV_EXIT_ERROR = 1,    /* runtime failure */
+	FV_EXIT_USAGE = 2,    /* bad arguments or filter */
 	FV_EXIT_NOTFOUND = 3, /* no such flow */
-	FV_EXIT_EXPIRED = 4, /* packets no longer in the store */
+	FV_EXIT_EXPIRED = 4,  /* packets no longer in the store */
 };
 
 /* Store-wide interfaces: (link type, snaplen) pairs, numbered from 0,

@@ -84,8 +84,8 @@ int fv_cli_store_open(struct fv_cli_store *s, const char *dir)
 	err = fv_store_open(dir, NULL, &s->conf);
 	if (err)
 		return err;
-	err = fv_index_open(&s->ix, fv_store_path(path, sizeof(path), dir,
-						  "index"),
+	err = fv_index_open(&s->ix,
+			    fv_store_path(path, sizeof(path), dir, "index"),
 			    FV_INDEX_RDONLY, 0);
 	if (err)
 		return err;
@@ -185,7 +185,7 @@ int fv_cli_parse_fmt(const char *s, enum fv_flow_fmt *fmt)
 
 char *fv_cli_hsize(uint64_t v, char *buf, unsigned len)
 {
-	static const char *u[] = { "B", "KB", "MB", "GB", "TB", "PB" };
+	static const char *u[] = {"B", "KB", "MB", "GB", "TB", "PB"};
 	double d = (double)v;
 	int i = 0;
 
@@ -200,16 +200,17 @@ char *fv_cli_hsize(uint64_t v, char *buf, unsigned len)
 	return buf;
 }
 
-#define CSV_HEADER                                                          \
-	"id,first,last,duration,proto,client,client_port,server,server_port," \
-	"vlan,c2s_packets,c2s_bytes,s2c_packets,s2c_bytes,packets,bytes,"     \
+#define CSV_HEADER                                                             \
+	"id,first,last,duration,proto,client,client_port,server,server_port,"  \
+	"vlan,c2s_packets,c2s_bytes,s2c_packets,s2c_bytes,packets,bytes,"      \
 	"c2s_tcp_flags,s2c_tcp_flags,end,community_id,first_ns,last_ns,iface"
 
 void fv_cli_flow_header(FILE *out, enum fv_flow_fmt fmt)
 {
 	switch (fmt) {
 	case FV_FMT_TABLE:
-		fprintf(out, "%-8s %-30s %9s %-5s %-41s %-41s %8s %10s %8s %10s %-6s\n",
+		fprintf(out,
+			"%-8s %-30s %9s %-5s %-41s %-41s %8s %10s %8s %10s %-6s\n",
 			"ID", "FIRST", "DURATION", "PROTO", "CLIENT", "SERVER",
 			"C>S PKTS", "C>S BYTES", "S>C PKTS", "S>C BYTES",
 			"END");
@@ -265,7 +266,8 @@ void fv_cli_flow_print(FILE *out, enum fv_flow_fmt fmt, const struct fv_flow *f,
 			" %10" PRIu64 " %8" PRIu64 " %10" PRIu64 " %-6s\n",
 			f->id, t0, dur, proto, endpoint(f, 0, ce, sizeof(ce)),
 			endpoint(f, 1, se, sizeof(se)), f->pkts[0], f->bytes[0],
-			f->pkts[1], f->bytes[1], fv_cli_end_name(f->end_reason));
+			f->pkts[1], f->bytes[1],
+			fv_cli_end_name(f->end_reason));
 		break;
 	case FV_FMT_CSV:
 		fprintf(out,

@@ -86,19 +86,22 @@ static int write_rec(struct extract *x, const struct fv_rec *r,
 	if (err)
 		return err;
 	if (x->fmt == FV_PCAPW_PCAP && lt != x->out_linktype) {
-		fv_cli_err("extract",
-			   "packets of link types %d and %d: a pcap file holds one; "
-			   "use --format pcapng",
-			   x->out_linktype, lt);
+		fv_cli_err(
+			"extract",
+			"packets of link types %d and %d: a pcap file holds one; "
+			"use --format pcapng",
+			x->out_linktype, lt);
 		return FV_EUSAGE;
 	}
-	if (x->fmt == FV_PCAPW_PCAP && r->ts_ns / FV_NSEC_PER_SEC > UINT32_MAX) {
+	if (x->fmt == FV_PCAPW_PCAP &&
+	    r->ts_ns / FV_NSEC_PER_SEC > UINT32_MAX) {
 		char t[48];
 
-		fv_cli_err("extract",
-			   "a packet's time (%s) is past what classic pcap holds "
-			   "(2106-02-07); use --format pcapng",
-			   fv_format_time(r->ts_ns, t, sizeof(t)));
+		fv_cli_err(
+			"extract",
+			"a packet's time (%s) is past what classic pcap holds "
+			"(2106-02-07); use --format pcapng",
+			fv_format_time(r->ts_ns, t, sizeof(t)));
 		return FV_EUSAGE;
 	}
 	err = fv_pcapw_write(x->w, lt, r->ts_ns, r->caplen, r->origlen, frame);
@@ -170,7 +173,8 @@ static int on_block(void *arg, const struct fv_block_info *bi)
 		h.len = r.origlen;
 		h.ts.tv_sec = (time_t)(r.ts_ns / FV_NSEC_PER_SEC);
 		h.ts.tv_usec = (suseconds_t)(r.ts_ns % FV_NSEC_PER_SEC / 1000);
-		if (x->bpf[0] && !pcap_offline_filter(&x->prog[r.iface], &h, frame))
+		if (x->bpf[0] &&
+		    !pcap_offline_filter(&x->prog[r.iface], &h, frame))
 			continue;
 		rc = write_rec(x, &r, frame);
 		if (rc)
@@ -182,17 +186,17 @@ static int on_block(void *arg, const struct fv_block_info *bi)
 int fv_cli_extract(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "store", required_argument, 0, 's' },
-		{ "flow", required_argument, 0, 'f' },
-		{ "bpf", required_argument, 0, 'b' },
-		{ "since", required_argument, 0, 'S' },
-		{ "until", required_argument, 0, 'U' },
-		{ "write", required_argument, 0, 'w' },
-		{ "format", required_argument, 0, 'F' },
-		{ "help", no_argument, 0, 'h' },
-		{ 0, 0, 0, 0 },
+		{"store", required_argument, 0, 's'},
+		{"flow", required_argument, 0, 'f'},
+		{"bpf", required_argument, 0, 'b'},
+		{"since", required_argument, 0, 'S'},
+		{"until", required_argument, 0, 'U'},
+		{"write", required_argument, 0, 'w'},
+		{"format", required_argument, 0, 'F'},
+		{"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0},
 	};
-	struct extract x = { .fmt = FV_PCAPW_PCAP, .until = UINT64_MAX };
+	struct extract x = {.fmt = FV_PCAPW_PCAP, .until = UINT64_MAX};
 	const char *store = NULL, *outpath = NULL, *flow = NULL;
 	char path[4096], *end;
 	int c, err, rc = FV_EXIT_ERROR;
@@ -211,10 +215,12 @@ int fv_cli_extract(int argc, char **argv)
 			break;
 		case 'S':
 		case 'U':
-			if (fv_parse_time(optarg, now, c == 'S' ? &x.since : &x.until)) {
-				fv_cli_err("extract",
-					   "bad time '%s' (RFC 3339, epoch seconds, or -15m)",
-					   optarg);
+			if (fv_parse_time(optarg, now,
+					  c == 'S' ? &x.since : &x.until)) {
+				fv_cli_err(
+					"extract",
+					"bad time '%s' (RFC 3339, epoch seconds, or -15m)",
+					optarg);
 				return FV_EXIT_USAGE;
 			}
 			break;
@@ -227,7 +233,8 @@ int fv_cli_extract(int argc, char **argv)
 			else if (!strcmp(optarg, "pcapng"))
 				x.fmt = FV_PCAPW_PCAPNG;
 			else {
-				fv_cli_err("extract", "--format is pcap or pcapng");
+				fv_cli_err("extract",
+					   "--format is pcap or pcapng");
 				return FV_EXIT_USAGE;
 			}
 			break;
@@ -272,13 +279,14 @@ int fv_cli_extract(int argc, char **argv)
 			fv_cli_err("extract", "flow %" PRIu64 ": %s", x.flow_id,
 				   err == FV_ENOTFOUND ? "no such flow"
 						       : fv_strerror(err));
-			rc = err == FV_ENOTFOUND ? FV_EXIT_NOTFOUND : FV_EXIT_ERROR;
+			rc = err == FV_ENOTFOUND ? FV_EXIT_NOTFOUND
+						 : FV_EXIT_ERROR;
 			goto out_store;
 		}
 	}
-	err = fv_seg_reader_open(&x.rd, fv_store_path(path, sizeof(path), store,
-						     "segments"),
-				 x.st.conf.nsegments, x.st.conf.block_size);
+	err = fv_seg_reader_open(
+		&x.rd, fv_store_path(path, sizeof(path), store, "segments"),
+		x.st.conf.nsegments, x.st.conf.block_size);
 	if (err) {
 		fv_cli_err("extract", "opening segments: %s", fv_strerror(err));
 		goto out_store;
@@ -288,7 +296,8 @@ int fv_cli_extract(int argc, char **argv)
 	} else {
 		x.out = fopen(outpath, "wb");
 		if (!x.out) {
-			fv_cli_err("extract", "%s: %s", outpath, strerror(errno));
+			fv_cli_err("extract", "%s: %s", outpath,
+				   strerror(errno));
 			goto out_reader;
 		}
 	}
@@ -299,12 +308,14 @@ int fv_cli_extract(int argc, char **argv)
 				      &x, &bad);
 		if (err == FV_ECORRUPT && bad)
 			fv_cli_err("extract",
-				   "block %016" PRIx64 " does not hold the packets "
+				   "block %016" PRIx64
+				   " does not hold the packets "
 				   "of flow %" PRIu64 " the index says it does",
 				   bad, x.flow_id);
 		if (err == FV_ENOTFOUND) {
 			fv_cli_err("extract",
-				   "flow %" PRIu64 " has no packet places in the index",
+				   "flow %" PRIu64
+				   " has no packet places in the index",
 				   x.flow_id);
 			err = FV_ECORRUPT;
 		}
@@ -335,7 +346,8 @@ int fv_cli_extract(int argc, char **argv)
 		rc = FV_EXIT_OK;
 	} else if (err == FV_EEXPIRED) {
 		fv_cli_err("extract",
-			   "flow %" PRIu64 ": its packets have expired (the segment "
+			   "flow %" PRIu64
+			   ": its packets have expired (the segment "
 			   "holding them was recycled)",
 			   x.flow_id);
 		rc = FV_EXIT_EXPIRED;

@@ -119,21 +119,21 @@ static void show_filter_error(const char *expr, const struct fv_filter_error *e)
 int fv_cli_flows(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "store", required_argument, 0, 's' },
-		{ "filter", required_argument, 0, 'f' },
-		{ "since", required_argument, 0, 'S' },
-		{ "until", required_argument, 0, 'U' },
-		{ "sort", required_argument, 0, 'o' },
-		{ "asc", no_argument, 0, 'a' },
-		{ "desc", no_argument, 0, 'd' },
-		{ "limit", required_argument, 0, 'n' },
-		{ "format", required_argument, 0, 'F' },
-		{ "help", no_argument, 0, 'h' },
-		{ 0, 0, 0, 0 },
+		{"store", required_argument, 0, 's'},
+		{"filter", required_argument, 0, 'f'},
+		{"since", required_argument, 0, 'S'},
+		{"until", required_argument, 0, 'U'},
+		{"sort", required_argument, 0, 'o'},
+		{"asc", no_argument, 0, 'a'},
+		{"desc", no_argument, 0, 'd'},
+		{"limit", required_argument, 0, 'n'},
+		{"format", required_argument, 0, 'F'},
+		{"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0},
 	};
 	const char *store = NULL, *expr = "";
 	uint64_t since = 0, until = UINT64_MAX, now = fv_now_real_ns();
-	struct list l = { .out = stdout, .fmt = FV_FMT_TABLE };
+	struct list l = {.out = stdout, .fmt = FV_FMT_TABLE};
 	struct fv_filter *filt = NULL;
 	struct fv_filter_error ferr;
 	struct fv_cli_store st;
@@ -149,10 +149,12 @@ int fv_cli_flows(int argc, char **argv)
 			break;
 		case 'S':
 		case 'U':
-			if (fv_parse_time(optarg, now, c == 'S' ? &since : &until)) {
-				fv_cli_err("flows",
-					   "bad time '%s' (RFC 3339, epoch seconds, or -15m)",
-					   optarg);
+			if (fv_parse_time(optarg, now,
+					  c == 'S' ? &since : &until)) {
+				fv_cli_err(
+					"flows",
+					"bad time '%s' (RFC 3339, epoch seconds, or -15m)",
+					optarg);
 				return FV_EXIT_USAGE;
 			}
 			break;
@@ -168,8 +170,9 @@ int fv_cli_flows(int argc, char **argv)
 			else if (!strcmp(optarg, "id"))
 				l.key = SORT_ID;
 			else {
-				fv_cli_err("flows",
-					   "--sort is time, bytes, packets, duration or id");
+				fv_cli_err(
+					"flows",
+					"--sort is time, bytes, packets, duration or id");
 				return FV_EXIT_USAGE;
 			}
 			break;
@@ -187,8 +190,9 @@ int fv_cli_flows(int argc, char **argv)
 			break;
 		case 'F':
 			if (fv_cli_parse_fmt(optarg, &l.fmt)) {
-				fv_cli_err("flows",
-					   "--format is table, json, ndjson or csv");
+				fv_cli_err(
+					"flows",
+					"--format is table, json, ndjson or csv");
 				return FV_EXIT_USAGE;
 			}
 			break;

@@ -22,7 +22,7 @@
 #include "index/indexer.h"
 #include "storage/storage.h"
 
-#define COMMIT_EVERY_NS (1000ull * 1000 * 1000)
+#define COMMIT_EVERY_NS	   (1000ull * 1000 * 1000)
 #define COMMIT_PENDING_MAX (32u << 20)
 
 static void usage(FILE *f)
@@ -112,11 +112,11 @@ static void progress(struct import *im, struct fv_capfile *cf, uint64_t t0,
 	if (size && off && off < size && mbs > 0)
 		snprintf(eta, sizeof(eta), " ETA %.0fs",
 			 (double)(size - off) / 1e6 / mbs);
-	fprintf(stderr, "\r%" PRIu64 " packets, %.1f MB, %.1f MB/s%s%s",
-		im->packets, (double)off / 1e6, mbs,
-		size ? "" : "", eta);
+	fprintf(stderr, "\r%" PRIu64 " packets, %.1f MB, %.1f MB/s%s",
+		im->packets, (double)off / 1e6, mbs, eta);
 	if (size)
-		fprintf(stderr, " (%.0f%%)", 100.0 * (double)off / (double)size);
+		fprintf(stderr, " (%.0f%%)",
+			100.0 * (double)off / (double)size);
 	fputs(final ? "\n" : "\033[K", stderr);
 }
 
@@ -144,8 +144,8 @@ static int import_file(struct import *im, const char *path)
 		int iface;
 
 		if (p.iface >= FV_MAX_IFACES) {
-			fv_cli_err("import", "%s: more than %d interfaces", path,
-				   FV_MAX_IFACES);
+			fv_cli_err("import", "%s: more than %d interfaces",
+				   path, FV_MAX_IFACES);
 			err = -ENOSPC;
 			goto out;
 		}
@@ -232,17 +232,17 @@ out:
 int fv_cli_import(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "read", required_argument, 0, 'r' },
-		{ "store", required_argument, 0, 's' },
-		{ "max-disk", required_argument, 0, 'D' },
-		{ "max-flows", required_argument, 0, 'F' },
-		{ "idle-timeout", required_argument, 0, 'I' },
-		{ "tcp-idle-timeout", required_argument, 0, 'T' },
-		{ "active-timeout", required_argument, 0, 'A' },
-		{ "fin-linger", required_argument, 0, 'L' },
-		{ "quiet", no_argument, 0, 'q' },
-		{ "help", no_argument, 0, 'h' },
-		{ 0, 0, 0, 0 },
+		{"read", required_argument, 0, 'r'},
+		{"store", required_argument, 0, 's'},
+		{"max-disk", required_argument, 0, 'D'},
+		{"max-flows", required_argument, 0, 'F'},
+		{"idle-timeout", required_argument, 0, 'I'},
+		{"tcp-idle-timeout", required_argument, 0, 'T'},
+		{"active-timeout", required_argument, 0, 'A'},
+		{"fin-linger", required_argument, 0, 'L'},
+		{"quiet", no_argument, 0, 'q'},
+		{"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0},
 	};
 	const char *files[64];
 	unsigned nfiles = 0;
@@ -254,10 +254,10 @@ int fv_cli_import(int argc, char **argv)
 		.active_timeout_ns = 1800 * FV_NSEC_PER_SEC,
 		.fin_linger_ns = 5 * FV_NSEC_PER_SEC,
 	};
-	struct import im = { 0 };
+	struct import im = {0};
 	struct fv_store_conf want;
 	struct fv_flow_sink sink;
-	struct fv_ring_opts ro = { 0 };
+	struct fv_ring_opts ro = {0};
 	struct fv_flow_stats st;
 	struct fv_index_stats ist;
 	char path[4096], b1[32], b2[32];
@@ -278,14 +278,17 @@ int fv_cli_import(int argc, char **argv)
 			break;
 		case 'D':
 			if (fv_parse_size(optarg, &max_disk)) {
-				fv_cli_err("import", "bad --max-disk '%s' (e.g. 20G)",
+				fv_cli_err("import",
+					   "bad --max-disk '%s' (e.g. 20G)",
 					   optarg);
 				return FV_EXIT_USAGE;
 			}
 			break;
 		case 'F':
-			if (fv_parse_count(optarg, &v) || !v || v > (1u << 28)) {
-				fv_cli_err("import", "bad --max-flows '%s'", optarg);
+			if (fv_parse_count(optarg, &v) || !v ||
+			    v > (1u << 28)) {
+				fv_cli_err("import", "bad --max-flows '%s'",
+					   optarg);
 				return FV_EXIT_USAGE;
 			}
 			fo.max_flows = (uint32_t)v;
@@ -295,7 +298,8 @@ int fv_cli_import(int argc, char **argv)
 		case 'A':
 		case 'L':
 			if (fv_parse_duration(optarg, &v) || !v) {
-				fv_cli_err("import", "bad duration '%s' (e.g. 90s, 5m)",
+				fv_cli_err("import",
+					   "bad duration '%s' (e.g. 90s, 5m)",
 					   optarg);
 				return FV_EXIT_USAGE;
 			}
@@ -325,7 +329,8 @@ int fv_cli_import(int argc, char **argv)
 	}
 	err = fv_store_plan(&want, im.store, max_disk, 1);
 	if (err) {
-		fv_cli_err("import", "--max-disk too small: need at least %u MiB",
+		fv_cli_err("import",
+			   "--max-disk too small: need at least %u MiB",
 			   8 * 100 / (100 - FV_INDEX_SHARE_PCT) + 1);
 		return FV_EXIT_USAGE;
 	}
@@ -335,21 +340,23 @@ int fv_cli_import(int argc, char **argv)
 		return FV_EXIT_ERROR;
 	}
 	if (max_disk && im.conf.max_disk != want.max_disk)
-		fv_cli_err("import",
-			   "note: %s exists with a budget of %s; --max-disk ignored",
-			   im.store,
-			   fv_cli_hsize(im.conf.max_disk, b1, sizeof(b1)));
+		fv_cli_err(
+			"import",
+			"note: %s exists with a budget of %s; --max-disk ignored",
+			im.store,
+			fv_cli_hsize(im.conf.max_disk, b1, sizeof(b1)));
 	lockfd = fv_store_lock(im.store);
 	if (lockfd < 0) {
-		fv_cli_err("import", "%s: %s", im.store,
-			   lockfd == FV_ELOCKED
-				   ? "another flowvault process is writing to this store"
-				   : fv_strerror(lockfd));
+		fv_cli_err(
+			"import", "%s: %s", im.store,
+			lockfd == FV_ELOCKED
+				? "another flowvault process is writing to this store"
+				: fv_strerror(lockfd));
 		return FV_EXIT_ERROR;
 	}
-	err = fv_index_open(&im.ix, fv_store_path(path, sizeof(path), im.store,
-						  "index"),
-			    FV_INDEX_CREATE, 0);
+	err = fv_index_open(
+		&im.ix, fv_store_path(path, sizeof(path), im.store, "index"),
+		FV_INDEX_CREATE, 0);
 	if (err) {
 		fv_cli_err("import", "opening the index: %s", fv_strerror(err));
 		goto out;
@@ -400,7 +407,8 @@ int fv_cli_import(int argc, char **argv)
 				fv_cli_err("import", "%s: %s", files[i],
 					   fv_strerror(err));
 			failed_files++;
-			if (err == FV_EPCAP || err == -ENOENT || err == -EACCES) {
+			if (err == FV_EPCAP || err == -ENOENT ||
+			    err == -EACCES) {
 				err = 0;
 				continue;
 			}
@@ -421,12 +429,16 @@ int fv_cli_import(int argc, char **argv)
 
 		if (!im.quiet)
 			fprintf(stderr,
-				"imported %" PRIu64 " packets (%s) in %.2f s, %.1f MB/s: "
-				"%" PRIu64 " flows, %" PRIu64 " undecodable frames, "
-				"%" PRIu64 " flow-table overflows; index %s%s\n",
-				im.packets, fv_cli_hsize(im.bytes, b1, sizeof(b1)),
-				secs,
-				secs > 0 ? (double)im.files_bytes / secs / 1e6 : 0,
+				"imported %" PRIu64
+				" packets (%s) in %.2f s, %.1f MB/s: "
+				"%" PRIu64 " flows, %" PRIu64
+				" undecodable frames, "
+				"%" PRIu64
+				" flow-table overflows; index %s%s\n",
+				im.packets,
+				fv_cli_hsize(im.bytes, b1, sizeof(b1)), secs,
+				secs > 0 ? (double)im.files_bytes / secs / 1e6
+					 : 0,
 				st.flows_created, st.undecoded, st.overflow,
 				fv_cli_hsize(ist.used_bytes, b2, sizeof(b2)),
 				fv_cli_stop ? " (interrupted)" : "");
@@ -437,7 +449,8 @@ out:
 		int e = fv_ring_close(im.ring);
 
 		if (e && !err) {
-			fv_cli_err("import", "closing segments: %s", fv_strerror(e));
+			fv_cli_err("import", "closing segments: %s",
+				   fv_strerror(e));
 			rc = FV_EXIT_ERROR;
 		}
 	}

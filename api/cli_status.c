@@ -86,16 +86,16 @@ static uint64_t meta(struct fv_index *ix, const char *name)
 int fv_cli_status(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "store", required_argument, 0, 's' },
-		{ "format", required_argument, 0, 'F' },
-		{ "help", no_argument, 0, 'h' },
-		{ 0, 0, 0, 0 },
+		{"store", required_argument, 0, 's'},
+		{"format", required_argument, 0, 'F'},
+		{"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0},
 	};
 	const char *store = NULL;
 	int c, err, json = 0;
 	struct fv_cli_store st;
 	struct fv_index_stats is;
-	struct tally t = { 0 };
+	struct tally t = {0};
 	uint64_t files, segbytes;
 	char b[6][48], t0[48], t1[48];
 
@@ -108,7 +108,8 @@ int fv_cli_status(int argc, char **argv)
 			if (!strcmp(optarg, "json"))
 				json = 1;
 			else if (strcmp(optarg, "table")) {
-				fv_cli_err("status", "--format is table or json");
+				fv_cli_err("status",
+					   "--format is table or json");
 				return FV_EXIT_USAGE;
 			}
 			break;
@@ -143,7 +144,8 @@ int fv_cli_status(int argc, char **argv)
 	fv_format_time(t.last, t1, sizeof(t1));
 	if (json) {
 		printf("{\"store\":\"%s\",\"format\":%u,\"max_disk\":%" PRIu64
-		       ",\"segment_size\":%" PRIu64 ",\"segments_per_worker\":%u,"
+		       ",\"segment_size\":%" PRIu64
+		       ",\"segments_per_worker\":%u,"
 		       "\"workers\":%u,\"segment_files\":%" PRIu64
 		       ",\"segment_bytes\":%" PRIu64 ",\"blocks\":%" PRIu64
 		       ",\"packets\":%" PRIu64 ",\"bytes\":%" PRIu64
@@ -167,15 +169,18 @@ int fv_cli_status(int argc, char **argv)
 			       st.ifs.v[i].snaplen);
 		printf("]}\n");
 	} else {
-		printf("store          %s (format %u)\n", store, st.conf.format);
+		printf("store          %s (format %u)\n", store,
+		       st.conf.format);
 		printf("budget         %s (segments of %s, %u per worker, %u worker%s)\n",
 		       fv_cli_hsize(st.conf.max_disk, b[0], 48),
 		       fv_cli_hsize(st.conf.segment_size, b[1], 48),
 		       st.conf.nsegments, st.conf.workers,
 		       st.conf.workers == 1 ? "" : "s");
-		printf("segments       %" PRIu64 " files, %s on disk, %" PRIu64 " blocks\n",
+		printf("segments       %" PRIu64 " files, %s on disk, %" PRIu64
+		       " blocks\n",
 		       files, fv_cli_hsize(segbytes, b[2], 48), t.blocks);
-		printf("packets        %" PRIu64 " (%s on the wire, %s stored)\n",
+		printf("packets        %" PRIu64
+		       " (%s on the wire, %s stored)\n",
 		       meta(st.ix, "packets"),
 		       fv_cli_hsize(meta(st.ix, "bytes"), b[3], 48),
 		       fv_cli_hsize(meta(st.ix, "stored_bytes"), b[4], 48));
@@ -184,9 +189,11 @@ int fv_cli_status(int argc, char **argv)
 		else
 			printf("time range     (empty)\n");
 		printf("flows          %" PRIu64 "\n", is.flows);
-		printf("undecodable    %" PRIu64 " frames (stored, reachable by time and BPF)\n",
+		printf("undecodable    %" PRIu64
+		       " frames (stored, reachable by time and BPF)\n",
 		       meta(st.ix, "undecoded"));
-		printf("flow overflow  %" PRIu64 " (flows evicted from a full flow table)\n",
+		printf("flow overflow  %" PRIu64
+		       " (flows evicted from a full flow table)\n",
 		       meta(st.ix, "overflow"));
 		printf("index          %s used, %s file\n",
 		       fv_cli_hsize(is.used_bytes, b[5], 48),

@@ -149,9 +149,9 @@ static int cf_open_pcap(struct fv_capfile *cf, int fd, const uint8_t *head,
 		f = fdopen(fd, "rb");
 	} else {
 		cookie_io_functions_t io = {
-		    .read = cf_cookie_read,
-		    .seek = cf_cookie_seek,
-		    .close = cf_cookie_close,
+			.read = cf_cookie_read,
+			.seek = cf_cookie_seek,
+			.close = cf_cookie_close,
 		};
 
 		cf->cookie = calloc(1, sizeof(*cf->cookie));
@@ -170,7 +170,7 @@ static int cf_open_pcap(struct fv_capfile *cf, int fd, const uint8_t *head,
 	}
 	setvbuf(f, cf->iobuf, _IOFBF, FV_CAPFILE_READ_CHUNK);
 	cf->pcap = pcap_fopen_offline_with_tstamp_precision(
-	    f, PCAP_TSTAMP_PRECISION_NANO, pbuf);
+		f, PCAP_TSTAMP_PRECISION_NANO, pbuf);
 	if (!cf->pcap) {
 		fclose(f); /* libpcap leaves f to us when it fails */
 		snprintf(errbuf, 256, "%s", pbuf);
@@ -259,11 +259,11 @@ int fv_capfile_open(struct fv_capfile **out, const char *path, char *errbuf)
 	 * file says LINKTYPE_RAW 101): take the LINKTYPE from the header. */
 	if (n == CF_PCAP_HDR_LEN) {
 		lt = magic == CF_MAGIC_USEC || magic == CF_MAGIC_NSEC ||
-			     magic == CF_MAGIC_KUZNETZOV
-			 ? fv_be32(head + 20)
-			 : (uint32_t)head[20] | (uint32_t)head[21] << 8 |
-			       (uint32_t)head[22] << 16 |
-			       (uint32_t)head[23] << 24;
+				     magic == CF_MAGIC_KUZNETZOV
+			     ? fv_be32(head + 20)
+			     : (uint32_t)head[20] | (uint32_t)head[21] << 8 |
+				       (uint32_t)head[22] << 16 |
+				       (uint32_t)head[23] << 24;
 		cf->iface.linktype = (int)(lt & 0xffff);
 	}
 	err = cf_open_pcap(cf, fd, head, (size_t)n, off0, errbuf);

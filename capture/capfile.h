@@ -22,9 +22,9 @@
 struct fv_capfile;
 
 struct fv_capfile_iface {
-	int linktype;	 /* LINKTYPE_* */
+	int linktype; /* LINKTYPE_* */
 	uint32_t snaplen;
-	char name[64];	 /* if_name, or "" */
+	char name[64]; /* if_name, or "" */
 };
 
 /* One packet; data is owned by the reader and valid until the next call. */
@@ -55,7 +55,7 @@ int fv_capfile_next(struct fv_capfile *cf, struct fv_capfile_pkt *pkt,
 
 unsigned fv_capfile_niface(const struct fv_capfile *cf);
 const struct fv_capfile_iface *fv_capfile_iface(const struct fv_capfile *cf,
-						 unsigned i);
+						unsigned i);
 /* "pcap/usec", "pcap/nsec" or "pcapng". */
 const char *fv_capfile_format(const struct fv_capfile *cf);
 /* Bytes of the file consumed so far, and its size (0 if unknown). */

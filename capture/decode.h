@@ -26,14 +26,14 @@
 
 /* pkt->flags */
 enum fv_pkt_flag {
-	FV_PKT_L3 = 1 << 0,	   /* an IPv4/IPv6 header was found */
-	FV_PKT_L4 = 1 << 1,	   /* transport ports (or ICMP fields) valid */
-	FV_PKT_FRAG = 1 << 2,	   /* part of a fragmented IP datagram */
+	FV_PKT_L3 = 1 << 0,	    /* an IPv4/IPv6 header was found */
+	FV_PKT_L4 = 1 << 1,	    /* transport ports (or ICMP fields) valid */
+	FV_PKT_FRAG = 1 << 2,	    /* part of a fragmented IP datagram */
 	FV_PKT_FRAG_LATER = 1 << 3, /* a non-first fragment: no L4 header */
-	FV_PKT_TRUNC = 1 << 4,	   /* a header ran past the captured bytes */
-	FV_PKT_MALFORMED = 1 << 5, /* a header field is impossible */
-	FV_PKT_VLAN = 1 << 6,	   /* at least one 802.1Q/802.1ad tag */
-	FV_PKT_MPLS = 1 << 7,	   /* an MPLS label stack was crossed */
+	FV_PKT_TRUNC = 1 << 4,	    /* a header ran past the captured bytes */
+	FV_PKT_MALFORMED = 1 << 5,  /* a header field is impossible */
+	FV_PKT_VLAN = 1 << 6,	    /* at least one 802.1Q/802.1ad tag */
+	FV_PKT_MPLS = 1 << 7,	    /* an MPLS label stack was crossed */
 };
 
 /*
@@ -60,14 +60,15 @@ struct fv_flow_key {
 /* Everything decode learns about one frame. */
 struct fv_pkt {
 	struct fv_flow_key key;
-	uint32_t flags;	  /* enum fv_pkt_flag */
-	uint32_t frag_id; /* IPv4 identification or IPv6 fragment id */
-	uint16_t l3_off;  /* offset of the (outer) IP header in the frame */
-	uint16_t l4_off;  /* offset of the transport header, 0 if none */
-	uint16_t payload_off;	/* first byte after the transport header */
-	uint16_t payload_len;	/* payload bytes present in the frame */
-	uint8_t tcp_flags;	/* FIN 0x01 SYN 0x02 RST 0x04 PSH 0x08 ACK 0x10 ... */
-	uint8_t icmp_type;	/* ICMP/ICMPv6 type and code when proto is one */
+	uint32_t flags;	      /* enum fv_pkt_flag */
+	uint32_t frag_id;     /* IPv4 identification or IPv6 fragment id */
+	uint16_t l3_off;      /* offset of the (outer) IP header in the frame */
+	uint16_t l4_off;      /* offset of the transport header, 0 if none */
+	uint16_t payload_off; /* first byte after the transport header */
+	uint16_t payload_len; /* payload bytes present in the frame */
+	uint8_t tcp_flags; /* FIN 0x01 SYN 0x02 RST 0x04 PSH 0x08 ACK 0x10 ...
+			    */
+	uint8_t icmp_type; /* ICMP/ICMPv6 type and code when proto is one */
 	uint8_t icmp_code;
 	uint8_t ip_ttl;
 	uint32_t tcp_seq;

@@ -54,7 +54,7 @@ struct fv_flow_table {
 	uint64_t *next_id;
 	struct flow_entry *e;
 	uint32_t *slots;
-	uint32_t nslots; /* power of two */
+	uint32_t nslots;    /* power of two */
 	uint32_t free_head; /* ended entries, reused first */
 	uint32_t fresh;	    /* entries never used yet: [fresh, max_flows) */
 	uint32_t lru_head[NCLS], lru_tail[NCLS];
@@ -112,7 +112,7 @@ static uint64_t key_hash(const struct fv_flow_key *k)
 	}
 	h = hash_bytes(a, 16,
 		       (uint64_t)k->family << 40 | (uint64_t)k->proto << 32 |
-			   k->vlan);
+			       k->vlan);
 	h = hash_bytes(b, 16, h);
 	return mix64(h ^ ((uint64_t)pa << 16 | pb));
 }
@@ -256,7 +256,7 @@ static int places_flush_run(struct fv_flow_table *t, struct flow_entry *x)
 	x->enc_len += (uint16_t)fv_varint_put(x->enc + x->enc_len,
 					      x->run_ref - x->prev_ref);
 	x->enc_len +=
-	    (uint16_t)fv_varint_put(x->enc + x->enc_len, x->run_count);
+		(uint16_t)fv_varint_put(x->enc + x->enc_len, x->run_count);
 	x->prev_ref = x->run_ref;
 	x->run_count = 0;
 	return 0;
@@ -492,8 +492,8 @@ int fv_flow_packet(struct fv_flow_table *t, const struct fv_pkt *pkt,
 		if (frag_match(f, pkt) && t->e[f->entry].rec.id == f->flow_id) {
 			i = f->entry;
 			dir = memcmp(t->e[i].rec.key.saddr, pkt->key.saddr, 16)
-				  ? 1
-				  : 0;
+				      ? 1
+				      : 0;
 			t->e[i].rec.flags |= FV_FLOW_FRAGS;
 			account(t, i, dir, pkt, ts_ns, origlen);
 			*flow_id = t->e[i].rec.id;
@@ -511,8 +511,9 @@ int fv_flow_packet(struct fv_flow_table *t, const struct fv_pkt *pkt,
 		/* A new SYN on a closing connection is a new connection
 		 * reusing the ports. */
 		if (syn && x->cls == CLS_CLOSING) {
-			err = end_flow(
-			    t, i, x->fin_mask == 3 ? FV_END_FIN : FV_END_RST);
+			err = end_flow(t, i,
+				       x->fin_mask == 3 ? FV_END_FIN
+							: FV_END_RST);
 			if (err)
 				return err;
 			i = NIL;
@@ -586,9 +587,9 @@ int fv_flow_expire(struct fv_flow_table *t, uint64_t now_ns)
 
 			if (x->rec.last_ns + to > now_ns)
 				break;
-			why = c == CLS_CLOSING
-				  ? (x->fin_mask == 3 ? FV_END_FIN : FV_END_RST)
-				  : FV_END_IDLE;
+			why = c == CLS_CLOSING ? (x->fin_mask == 3 ? FV_END_FIN
+								   : FV_END_RST)
+					       : FV_END_IDLE;
 			err = end_flow(t, i, why);
 			if (err)
 				return err;

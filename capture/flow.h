@@ -27,13 +27,13 @@
 #define FV_FLOW_RECORD_VERSION 1
 
 enum fv_flow_end {
-	FV_END_NONE = 0,   /* still open (a checkpoint) */
+	FV_END_NONE = 0, /* still open (a checkpoint) */
 	FV_END_IDLE = 1,
 	FV_END_ACTIVE = 2, /* checkpoint at the active timeout */
 	FV_END_FIN = 3,
 	FV_END_RST = 4,
-	FV_END_EOF = 5,    /* input ended (import) or the recorder stopped */
-	FV_END_EVICT = 6,  /* evicted to make room */
+	FV_END_EOF = 5,	  /* input ended (import) or the recorder stopped */
+	FV_END_EVICT = 6, /* evicted to make room */
 };
 
 enum fv_flow_flag {
@@ -44,21 +44,21 @@ enum fv_flow_flag {
 
 /* A flow record: what the index keeps and the filter matches. */
 struct fv_flow {
-	uint64_t id;		 /* store-wide, never reused */
-	struct fv_flow_key key;	 /* client -> server */
+	uint64_t id;		/* store-wide, never reused */
+	struct fv_flow_key key; /* client -> server */
 	uint64_t first_ns;
 	uint64_t last_ns;
-	uint64_t pkts[2];	 /* [0] client->server, [1] server->client */
-	uint64_t bytes[2];	 /* on-wire frame lengths (origlen) */
-	uint8_t tcp_flags[2];	 /* OR of the TCP flags per direction */
-	uint8_t icmp_type;	 /* of the first packet, for ICMP flows */
+	uint64_t pkts[2];     /* [0] client->server, [1] server->client */
+	uint64_t bytes[2];    /* on-wire frame lengths (origlen) */
+	uint8_t tcp_flags[2]; /* OR of the TCP flags per direction */
+	uint8_t icmp_type;    /* of the first packet, for ICMP flows */
 	uint8_t icmp_code;
-	uint8_t end_reason;	 /* enum fv_flow_end */
+	uint8_t end_reason; /* enum fv_flow_end */
 	uint8_t worker;
-	uint16_t flags;		 /* enum fv_flow_flag */
-	uint16_t iface;		 /* store-wide interface number */
+	uint16_t flags; /* enum fv_flow_flag */
+	uint16_t iface; /* store-wide interface number */
 	uint16_t reserved;
-	uint32_t places_parts;	 /* packet-place chunks written so far */
+	uint32_t places_parts; /* packet-place chunks written so far */
 };
 
 /*
@@ -81,23 +81,23 @@ struct fv_flow_sink {
 };
 
 struct fv_flow_opts {
-	uint32_t max_flows;	   /* entries, fixed at start */
-	uint64_t idle_timeout_ns;  /* default 60 s (tcp) */
+	uint32_t max_flows;	      /* entries, fixed at start */
+	uint64_t idle_timeout_ns;     /* default 60 s (tcp) */
 	uint64_t udp_idle_timeout_ns; /* default 60 s; also other protocols */
-	uint64_t active_timeout_ns; /* default 1800 s */
-	uint64_t fin_linger_ns;	   /* default 5 s */
+	uint64_t active_timeout_ns;   /* default 1800 s */
+	uint64_t fin_linger_ns;	      /* default 5 s */
 	uint8_t worker;
 };
 
 struct fv_flow_stats {
 	uint64_t packets;
-	uint64_t undecoded;	/* no flow key: stored with flow id 0 */
+	uint64_t undecoded;	      /* no flow key: stored with flow id 0 */
 	uint64_t fragments_unmatched; /* later fragment with no first one */
-	uint64_t overflow;	/* packets that found no free entry */
+	uint64_t overflow;	      /* packets that found no free entry */
 	uint64_t flows_created;
 	uint64_t flows_ended;
 	uint64_t checkpoints;
-	uint64_t active;	/* open now */
+	uint64_t active; /* open now */
 };
 
 struct fv_flow_table;

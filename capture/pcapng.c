@@ -333,8 +333,8 @@ static int ng_idb(struct fv_pcapng *ng, const uint8_t *b, uint32_t len,
 		switch (code) {
 		case NG_OPT_IF_NAME: {
 			size_t n = olen < sizeof(ifc->pub.name) - 1
-				       ? olen
-				       : sizeof(ifc->pub.name) - 1;
+					   ? olen
+					   : sizeof(ifc->pub.name) - 1;
 			const uint8_t *nul = memchr(val, 0, n);
 
 			if (nul)
@@ -470,7 +470,7 @@ static int ng_block(struct fv_pcapng *ng, uint32_t *type, uint32_t *len,
 	}
 	l = big ? fv_be32(p + 4)
 		: (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 |
-		      (uint32_t)p[7] << 24;
+			    (uint32_t)p[7] << 24;
 	if (l < 12 || l % 4 || l > FV_PCAPNG_MAX_BLOCK) {
 		snprintf(errbuf, 256,
 			 "pcapng: %s at offset %llu (type 0x%08x) claims a "
@@ -629,22 +629,22 @@ static int ng_run(struct fv_pcapng *ng, struct fv_capfile_pkt *pkt,
 			break;
 		case NG_BT_IDB:
 			ret = len < NG_IDB_MIN
-				  ? ng_too_short(ng, type, len, NG_IDB_MIN,
-						 errbuf)
-				  : ng_idb(ng, b, len, errbuf);
+				      ? ng_too_short(ng, type, len, NG_IDB_MIN,
+						     errbuf)
+				      : ng_idb(ng, b, len, errbuf);
 			break;
 		case NG_BT_EPB:
 		case NG_BT_PB:
 			ret = len < NG_EPB_MIN
-				  ? ng_too_short(ng, type, len, NG_EPB_MIN,
-						 errbuf)
-				  : ng_epb(ng, type, b, len, pkt, errbuf);
+				      ? ng_too_short(ng, type, len, NG_EPB_MIN,
+						     errbuf)
+				      : ng_epb(ng, type, b, len, pkt, errbuf);
 			break;
 		case NG_BT_SPB:
 			ret = len < NG_SPB_MIN
-				  ? ng_too_short(ng, type, len, NG_SPB_MIN,
-						 errbuf)
-				  : ng_spb(ng, b, len, pkt, errbuf);
+				      ? ng_too_short(ng, type, len, NG_SPB_MIN,
+						     errbuf)
+				      : ng_spb(ng, b, len, pkt, errbuf);
 			break;
 		default:
 			ret = 0; /* NRB, ISB, DSB, custom, unknown: skipped */

@@ -122,7 +122,8 @@ static int parse_rfc3339(const char *s, uint64_t *ns)
 		return FV_EUSAGE;
 	if (*p == 'T' || *p == 't' || *p == ' ') {
 		p++;
-		if (parse_num(&p, 2, &h) || *p++ != ':' || parse_num(&p, 2, &mi))
+		if (parse_num(&p, 2, &h) || *p++ != ':' ||
+		    parse_num(&p, 2, &mi))
 			return FV_EUSAGE;
 		if (*p == ':') {
 			p++;
@@ -352,8 +353,9 @@ uint32_t fv_crc32c(uint32_t crc, const void *buf, size_t len)
 	if (!__atomic_load_n(&crc_ready, __ATOMIC_ACQUIRE))
 		crc_init();
 	while (len >= 8) {
-		uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 |
-				     (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+		uint32_t lo =
+			crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 |
+			       (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
 		crc = crc_tab[7][lo & 0xff] ^ crc_tab[6][(lo >> 8) & 0xff] ^
 		      crc_tab[5][(lo >> 16) & 0xff] ^ crc_tab[4][lo >> 24] ^
 		      crc_tab[3][p[4]] ^ crc_tab[2][p[5]] ^ crc_tab[1][p[6]] ^

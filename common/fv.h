@@ -18,19 +18,20 @@
 
 #define FV_E_BASE 4096
 enum fv_error {
-	FV_EFORMAT = -(FV_E_BASE + 1), /* bytes are not in the format expected */
-	FV_ECRC = -(FV_E_BASE + 2),	/* a block's CRC32C does not match */
+	FV_EFORMAT =
+		-(FV_E_BASE + 1),   /* bytes are not in the format expected */
+	FV_ECRC = -(FV_E_BASE + 2), /* a block's CRC32C does not match */
 	FV_EEXPIRED = -(FV_E_BASE + 3), /* packets were recycled by retention */
 	FV_EFILTER = -(FV_E_BASE + 4),	/* a filter expression does not parse */
 	FV_ENOTFOUND = -(FV_E_BASE + 5), /* no such flow / key */
-	FV_ECORRUPT = -(FV_E_BASE + 6), /* store or index inconsistent */
-	FV_EVERSION = -(FV_E_BASE + 7), /* on-disk format version unknown */
-	FV_EFULL = -(FV_E_BASE + 8),	/* a fixed-size table or map is full */
-	FV_EINDEX = -(FV_E_BASE + 9),	/* LMDB failed (detail in the log) */
-	FV_ELOCKED = -(FV_E_BASE + 10), /* store in use by another writer */
-	FV_EPCAP = -(FV_E_BASE + 11),	/* libpcap failed (detail in errbuf) */
-	FV_ETRUNC = -(FV_E_BASE + 12),	/* input ended in the middle of data */
-	FV_EUSAGE = -(FV_E_BASE + 13),	/* bad argument from the user */
+	FV_ECORRUPT = -(FV_E_BASE + 6),	 /* store or index inconsistent */
+	FV_EVERSION = -(FV_E_BASE + 7),	 /* on-disk format version unknown */
+	FV_EFULL = -(FV_E_BASE + 8),	 /* a fixed-size table or map is full */
+	FV_EINDEX = -(FV_E_BASE + 9),	 /* LMDB failed (detail in the log) */
+	FV_ELOCKED = -(FV_E_BASE + 10),	 /* store in use by another writer */
+	FV_EPCAP = -(FV_E_BASE + 11),	 /* libpcap failed (detail in errbuf) */
+	FV_ETRUNC = -(FV_E_BASE + 12),	 /* input ended in the middle of data */
+	FV_EUSAGE = -(FV_E_BASE + 13),	 /* bad argument from the user */
 };
 
 /* Returns a static string naming err (negative errno or FV_E*). */

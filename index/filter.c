@@ -318,7 +318,7 @@ static int side_of(const struct parser *p, const struct tok *t)
 /* ---- errors ---- */
 
 static int fail_at(struct parser *p, int pos, int len, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+	__attribute__((format(printf, 4, 5)));
 
 static int fail_at(struct parser *p, int pos, int len, const char *fmt, ...)
 {
@@ -517,43 +517,43 @@ struct unit {
 };
 
 static const struct unit bytes_units[] = {
-    {"", 1},
-    {"b", 1},
-    {"k", 1000ULL},
-    {"m", 1000000ULL},
-    {"g", 1000000000ULL},
-    {"t", 1000000000000ULL},
-    {"kb", 1000ULL},
-    {"mb", 1000000ULL},
-    {"gb", 1000000000ULL},
-    {"tb", 1000000000000ULL},
-    {"kib", 1ULL << 10},
-    {"mib", 1ULL << 20},
-    {"gib", 1ULL << 30},
-    {"tib", 1ULL << 40},
-    {NULL, 0},
+	{"", 1},
+	{"b", 1},
+	{"k", 1000ULL},
+	{"m", 1000000ULL},
+	{"g", 1000000000ULL},
+	{"t", 1000000000000ULL},
+	{"kb", 1000ULL},
+	{"mb", 1000000ULL},
+	{"gb", 1000000000ULL},
+	{"tb", 1000000000000ULL},
+	{"kib", 1ULL << 10},
+	{"mib", 1ULL << 20},
+	{"gib", 1ULL << 30},
+	{"tib", 1ULL << 40},
+	{NULL, 0},
 };
 
 static const struct unit pkts_units[] = {
-    {"", 1},
-    {"k", 1000ULL},
-    {"m", 1000000ULL},
-    {"g", 1000000000ULL},
-    {"t", 1000000000000ULL},
-    {NULL, 0},
+	{"", 1},
+	{"k", 1000ULL},
+	{"m", 1000000ULL},
+	{"g", 1000000000ULL},
+	{"t", 1000000000000ULL},
+	{NULL, 0},
 };
 
 static const struct unit duration_units[] = {
-    {"", FV_NSEC_PER_SEC},
-    {"ns", 1},
-    {"us", 1000ULL},
-    {"ms", 1000000ULL},
-    {"s", FV_NSEC_PER_SEC},
-    {"m", 60 * FV_NSEC_PER_SEC},
-    {"min", 60 * FV_NSEC_PER_SEC},
-    {"h", 3600 * FV_NSEC_PER_SEC},
-    {"d", 86400 * FV_NSEC_PER_SEC},
-    {NULL, 0},
+	{"", FV_NSEC_PER_SEC},
+	{"ns", 1},
+	{"us", 1000ULL},
+	{"ms", 1000000ULL},
+	{"s", FV_NSEC_PER_SEC},
+	{"m", 60 * FV_NSEC_PER_SEC},
+	{"min", 60 * FV_NSEC_PER_SEC},
+	{"h", 3600 * FV_NSEC_PER_SEC},
+	{"d", 86400 * FV_NSEC_PER_SEC},
+	{NULL, 0},
 };
 
 /*
@@ -566,9 +566,9 @@ static int take_scaled(struct parser *p, enum unit_kind kind, uint64_t *v)
 	static const struct unit *const tables[] = {bytes_units, pkts_units,
 						    duration_units};
 	static const char *const hints[] = {
-	    "use K, M, G or T (powers of 1000) or KiB, MiB, GiB, TiB",
-	    "use K, M, G or T (powers of 1000)",
-	    "use ns, us, ms, s, m, h or d",
+		"use K, M, G or T (powers of 1000) or KiB, MiB, GiB, TiB",
+		"use K, M, G or T (powers of 1000)",
+		"use ns, us, ms, s, m, h or d",
 	};
 	static const char *const whole[] = {"bytes", "packets", "nanoseconds"};
 	const struct tok *t = &p->tok;
@@ -852,9 +852,10 @@ struct proto_name {
 };
 
 static const struct proto_name protos[] = {
-    {"icmp", 1},  {"igmp", 2},	 {"tcp", 6},	{"udp", 17},	   {"gre", 47},
-    {"esp", 50},  {"ah", 51},	 {"icmp6", 58}, {"ipv6-icmp", 58}, {"ospf", 89},
-    {"pim", 103}, {"sctp", 132}, {NULL, 0},
+	{"icmp", 1},	   {"igmp", 2},	 {"tcp", 6},   {"udp", 17},
+	{"gre", 47},	   {"esp", 50},	 {"ah", 51},   {"icmp6", 58},
+	{"ipv6-icmp", 58}, {"ospf", 89}, {"pim", 103}, {"sctp", 132},
+	{NULL, 0},
 };
 
 static const struct proto_name *proto_lookup(const struct parser *p,
@@ -1070,17 +1071,17 @@ struct counter_name {
 };
 
 static const struct counter_name counters[] = {
-    {"bytes", OP_BYTES, D_NONE, U_BYTES},
-    {"packets", OP_PKTS, D_NONE, U_PKTS},
-    {"pkts", OP_PKTS, D_NONE, U_PKTS},
-    {"cbytes", OP_BYTES, D_SRC, U_BYTES},
-    {"sbytes", OP_BYTES, D_DST, U_BYTES},
-    {"cpackets", OP_PKTS, D_SRC, U_PKTS},
-    {"spackets", OP_PKTS, D_DST, U_PKTS},
-    {"cpkts", OP_PKTS, D_SRC, U_PKTS},
-    {"spkts", OP_PKTS, D_DST, U_PKTS},
-    {"duration", OP_DURATION, D_NONE, U_DURATION},
-    {NULL, 0, 0, 0},
+	{"bytes", OP_BYTES, D_NONE, U_BYTES},
+	{"packets", OP_PKTS, D_NONE, U_PKTS},
+	{"pkts", OP_PKTS, D_NONE, U_PKTS},
+	{"cbytes", OP_BYTES, D_SRC, U_BYTES},
+	{"sbytes", OP_BYTES, D_DST, U_BYTES},
+	{"cpackets", OP_PKTS, D_SRC, U_PKTS},
+	{"spackets", OP_PKTS, D_DST, U_PKTS},
+	{"cpkts", OP_PKTS, D_SRC, U_PKTS},
+	{"spkts", OP_PKTS, D_DST, U_PKTS},
+	{"duration", OP_DURATION, D_NONE, U_DURATION},
+	{NULL, 0, 0, 0},
 };
 
 /* A word where a primitive should start, that starts none. */
@@ -1228,15 +1229,16 @@ static int parse_prim(struct parser *p, int *out)
 		int rc;
 
 		leaf.op = p->s[kw.pos + 5] == 't' || p->s[kw.pos + 5] == 'T'
-			      ? OP_ICMP_TYPE
-			      : OP_ICMP_CODE;
+				  ? OP_ICMP_TYPE
+				  : OP_ICMP_CODE;
 		advance(p);
 		take_cmp(p, &leaf.cmp);
-		rc = take_uint(
-		    p,
-		    leaf.op == OP_ICMP_TYPE ? "an ICMP type" : "an ICMP code",
-		    leaf.op == OP_ICMP_TYPE ? "ICMP type" : "ICMP code", 255,
-		    &v);
+		rc = take_uint(p,
+			       leaf.op == OP_ICMP_TYPE ? "an ICMP type"
+						       : "an ICMP code",
+			       leaf.op == OP_ICMP_TYPE ? "ICMP type"
+						       : "ICMP code",
+			       255, &v);
 		if (rc)
 			return rc;
 		leaf.val = v;
@@ -1496,11 +1498,11 @@ int fv_filter_compile(const char *expr, struct fv_filter **out,
 					     "has no matching '('");
 			else
 				rc = fail_at(
-				    &p, p.tok.pos, p.tok.len,
-				    "unexpected %s after '%.*s'",
-				    describe(&p, &p.tok, got, sizeof(got)),
-				    p.prev.len > 32 ? 32 : p.prev.len,
-				    p.s + p.prev.pos);
+					&p, p.tok.pos, p.tok.len,
+					"unexpected %s after '%.*s'",
+					describe(&p, &p.tok, got, sizeof(got)),
+					p.prev.len > 32 ? 32 : p.prev.len,
+					p.s + p.prev.pos);
 			goto out_free_nodes;
 		}
 	}
@@ -1625,10 +1627,11 @@ static int test_one(const struct fins *in, const struct fv_flow *fl)
 						      : fl->icmp_code,
 			       in->val);
 	case OP_DURATION:
-		return cmp_u64(
-		    in->cmp,
-		    fl->last_ns > fl->first_ns ? fl->last_ns - fl->first_ns : 0,
-		    in->val);
+		return cmp_u64(in->cmp,
+			       fl->last_ns > fl->first_ns
+				       ? fl->last_ns - fl->first_ns
+				       : 0,
+			       in->val);
 	case OP_CID:
 		if (fv_community_id_key(k, fl->icmp_type, fl->icmp_code, 0, cid,
 					sizeof(cid)))

@@ -35,9 +35,9 @@ struct fv_filter;
 
 /* Where and why a filter did not parse. */
 struct fv_filter_error {
-	int pos;	  /* 0-based byte offset of the offending token */
-	int len;	  /* its length (>= 1, 0 at end of input) */
-	char msg[160];	  /* e.g. "expected an address after 'host'" */
+	int pos;       /* 0-based byte offset of the offending token */
+	int len;       /* its length (>= 1, 0 at end of input) */
+	char msg[160]; /* e.g. "expected an address after 'host'" */
 };
 
 /*
@@ -58,7 +58,7 @@ bool fv_filter_match(const struct fv_filter *f, const struct fv_flow *flow);
  */
 struct fv_filter_plan {
 	enum { FV_PLAN_NONE, FV_PLAN_HOST, FV_PLAN_PORT, FV_PLAN_FLOW } kind;
-	uint8_t family;     /* for HOST */
+	uint8_t family; /* for HOST */
 	uint8_t addr[16];
 	uint16_t port;
 	uint64_t flow_id;

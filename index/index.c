@@ -101,7 +101,7 @@ static uint64_t le64(const uint8_t *p)
 /* ---- errors ---- */
 
 static void set_errf(struct fv_index *ix, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+	__attribute__((format(printf, 2, 3)));
 
 static void set_errf(struct fv_index *ix, const char *fmt, ...)
 {
@@ -230,8 +230,9 @@ int fv_flow_decode(const uint8_t *p, size_t len, struct fv_flow *f)
 
 static int open_dbs(struct fv_index *ix)
 {
-	static const char *const names[] = {
-	    "meta", "flows", "places", "bytime", "byhost", "byport", "blocks"};
+	static const char *const names[] = {"meta",   "flows",	"places",
+					    "bytime", "byhost", "byport",
+					    "blocks"};
 	MDB_dbi *dbis[] = {&ix->meta,	&ix->flows,  &ix->places, &ix->bytime,
 			   &ix->byhost, &ix->byport, &ix->blocks};
 	int create = !!(ix->flags & FV_INDEX_CREATE);
@@ -351,7 +352,7 @@ int fv_index_open(struct fv_index **out, const char *dir, unsigned flags,
 	/* A reader given no size takes the one recorded by the writer. */
 	if (!rc && (map_size || !(flags & FV_INDEX_RDONLY)))
 		rc = mdb_env_set_mapsize(
-		    ix->env, map_size ? map_size : FV_INDEX_MAP_DEFAULT);
+			ix->env, map_size ? map_size : FV_INDEX_MAP_DEFAULT);
 	if (rc) {
 		err = ix_err(ix, "mdb_env_set", rc);
 		goto out_env;
@@ -554,7 +555,7 @@ static int sec_keys_same(const struct sec_keys *a, const struct sec_keys *b)
 static int sec_keys_del(struct fv_index *ix, const struct sec_keys *s)
 {
 	int err =
-	    wdel(ix, ix->bytime, "mdb_del(bytime)", s->time, KEY_TIME_LEN);
+		wdel(ix, ix->bytime, "mdb_del(bytime)", s->time, KEY_TIME_LEN);
 
 	for (int i = 0; !err && i < s->nhost; i++)
 		err = wdel(ix, ix->byhost, "mdb_del(byhost)", s->host[i],

@@ -92,8 +92,8 @@ struct fv_index_stats {
 	uint64_t flows;
 	uint64_t places;
 	uint64_t blocks;
-	uint64_t file_bytes;	 /* data.mdb size on disk */
-	uint64_t used_bytes;	 /* pages in use * page size */
+	uint64_t file_bytes; /* data.mdb size on disk */
+	uint64_t used_bytes; /* pages in use * page size */
 };
 int fv_index_stats(struct fv_index *ix, struct fv_index_stats *st);
 

@@ -26,7 +26,7 @@ struct fv_indexer;
 /* Counters added to the index meta at each commit (deltas). */
 struct fv_ingest_counters {
 	uint64_t packets;
-	uint64_t bytes;	     /* origlen */
+	uint64_t bytes;	       /* origlen */
 	uint64_t stored_bytes; /* caplen */
 	uint64_t undecoded;
 	uint64_t overflow;

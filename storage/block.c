@@ -64,8 +64,8 @@ void fv_rec_encode(const struct fv_rec *r, uint8_t *p)
 	fv_put_le32(p + 28, 0);
 }
 
-int fv_block_next(const struct fv_block *blk, uint32_t *off,
-		  struct fv_rec *rec, const uint8_t **frame)
+int fv_block_next(const struct fv_block *blk, uint32_t *off, struct fv_rec *rec,
+		  const uint8_t **frame)
 {
 	uint32_t o = *off, len = blk->hdr.data_len, need;
 	const uint8_t *p;

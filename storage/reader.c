@@ -116,7 +116,8 @@ int fv_seg_read_block(struct fv_seg_reader *rd, fv_ref ref,
 	if (err)
 		return classify(fd, gen, err);
 	if (h->gen != gen)
-		return h->gen > gen ? FV_EEXPIRED : classify(fd, gen, FV_EFORMAT);
+		return h->gen > gen ? FV_EEXPIRED
+				    : classify(fd, gen, FV_EFORMAT);
 	if (h->worker != worker || h->disk_len > rd->block_size)
 		return FV_EFORMAT;
 	if (h->disk_len > FV_BLOCK_ALIGN) {
@@ -154,8 +155,7 @@ static int cmp_gen(const void *a, const void *b)
 }
 
 int fv_seg_scan(struct fv_seg_reader *rd, unsigned worker,
-		int (*cb)(void *arg, const struct fv_block_info *bi),
-		void *arg)
+		int (*cb)(void *arg, const struct fv_block_info *bi), void *arg)
 {
 	struct seg_ent *v = calloc(rd->nsegments, sizeof(*v));
 	uint32_t n = 0;
@@ -181,8 +181,9 @@ int fv_seg_scan(struct fv_seg_reader *rd, unsigned worker,
 		for (;;) {
 			struct fv_block blk;
 			struct fv_block_info bi;
-			fv_ref ref = fv_ref_make(worker, v[k].gen,
-						 (uint32_t)(off / FV_BLOCK_ALIGN));
+			fv_ref ref =
+				fv_ref_make(worker, v[k].gen,
+					    (uint32_t)(off / FV_BLOCK_ALIGN));
 
 			if (off / FV_BLOCK_ALIGN > 0xffffff ||
 			    fv_seg_read_block(rd, ref, &blk))

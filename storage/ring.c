@@ -6,8 +6,8 @@
  * one is being filled, the others are in flight or free. Once a ring has
  * written REGISTER_AFTER blocks (a long import or a recording, not a small
  * file) the buffers are registered with the kernel, when it lets us, and
- * written with write_fixed from then on. Completions may arrive out of order; blocks are
- * reported sealed strictly in sequence order from a FIFO.
+ * written with write_fixed from then on. Completions may arrive out of order;
+ * blocks are reported sealed strictly in sequence order from a FIFO.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -29,9 +29,9 @@ struct wbuf {
 	uint8_t *mem;
 	struct fv_block_info bi;
 	int fd;
-	uint64_t off;	 /* file offset of the block */
-	uint32_t len;	 /* bytes to write (disk_len) */
-	uint32_t done;	 /* bytes written so far */
+	uint64_t off;  /* file offset of the block */
+	uint32_t len;  /* bytes to write (disk_len) */
+	uint32_t done; /* bytes written so far */
 	int complete;
 };
 
@@ -299,7 +299,8 @@ static int start_block(struct fv_ring *r)
 		}
 		r->bufs[r->cur].mem = m;
 	}
-	r->cur_cap = (uint32_t)(room < r->o.block_size ? room : r->o.block_size);
+	r->cur_cap =
+		(uint32_t)(room < r->o.block_size ? room : r->o.block_size);
 	r->cur_data = 0;
 	r->cur_count = 0;
 	r->cur_first = UINT64_MAX;
@@ -527,7 +528,8 @@ int fv_ring_open(struct fv_ring **out, const struct fv_ring_opts *opts)
 	if (!opts->nsegments || opts->block_size < 2 * FV_BLOCK_ALIGN ||
 	    opts->block_size % FV_BLOCK_ALIGN ||
 	    opts->segment_size < opts->block_size ||
-	    opts->segment_size / FV_BLOCK_ALIGN > 0xffffff || opts->worker > 255)
+	    opts->segment_size / FV_BLOCK_ALIGN > 0xffffff ||
+	    opts->worker > 255)
 		return -EINVAL;
 	r = calloc(1, sizeof(*r));
 	if (!r)
@@ -586,8 +588,7 @@ int fv_ring_close(struct fv_ring *r)
 	if (r->uring_ok) {
 		err = fv_ring_sync(r);
 		/* Never free a buffer the kernel may still write from. */
-		while (r->fifo_n && in_flight_incomplete(r) &&
-		       reap(r, 1) == 0)
+		while (r->fifo_n && in_flight_incomplete(r) && reap(r, 1) == 0)
 			;
 		io_uring_queue_exit(&r->uring);
 	}

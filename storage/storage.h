@@ -29,13 +29,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FV_BLOCK_MAGIC 0x4b4c4246u /* "FBLK" little-endian on disk */
-#define FV_BLOCK_VERSION 1
-#define FV_BLOCK_HDR_LEN 64
-#define FV_REC_HDR_LEN 32
-#define FV_BLOCK_ALIGN 4096
+#define FV_BLOCK_MAGIC	      0x4b4c4246u /* "FBLK" little-endian on disk */
+#define FV_BLOCK_VERSION      1
+#define FV_BLOCK_HDR_LEN      64
+#define FV_REC_HDR_LEN	      32
+#define FV_BLOCK_ALIGN	      4096
 #define FV_BLOCK_SIZE_DEFAULT (1u << 20)
-#define FV_MAX_FRAME 262144 /* largest caplen stored (libpcap's max) */
+#define FV_MAX_FRAME	      262144 /* largest caplen stored (libpcap's max) */
 
 typedef uint64_t fv_ref;
 
@@ -44,26 +44,35 @@ static inline fv_ref fv_ref_make(unsigned worker, uint32_t gen, uint32_t off4k)
 	return (uint64_t)(worker & 0xff) << 56 | (uint64_t)gen << 24 |
 	       (off4k & 0xffffff);
 }
-static inline unsigned fv_ref_worker(fv_ref r) { return (unsigned)(r >> 56); }
-static inline uint32_t fv_ref_gen(fv_ref r) { return (uint32_t)(r >> 24); }
-static inline uint32_t fv_ref_off4k(fv_ref r) { return (uint32_t)(r & 0xffffff); }
+static inline unsigned fv_ref_worker(fv_ref r)
+{
+	return (unsigned)(r >> 56);
+}
+static inline uint32_t fv_ref_gen(fv_ref r)
+{
+	return (uint32_t)(r >> 24);
+}
+static inline uint32_t fv_ref_off4k(fv_ref r)
+{
+	return (uint32_t)(r & 0xffffff);
+}
 
 /* A block header as read from or written to disk (host order here; the
  * disk order is little-endian, see docs/format.md). */
 struct fv_block_hdr {
 	uint32_t magic;
 	uint16_t version;
-	uint16_t hdr_len;   /* 64 */
-	uint32_t gen;       /* generation of the segment fill */
+	uint16_t hdr_len; /* 64 */
+	uint32_t gen;	  /* generation of the segment fill */
 	uint16_t worker;
 	uint16_t flags;
-	uint64_t seq;       /* the worker's block sequence, +1 per block */
-	uint64_t first_ns;  /* timestamps of first and last record */
+	uint64_t seq;	   /* the worker's block sequence, +1 per block */
+	uint64_t first_ns; /* timestamps of first and last record */
 	uint64_t last_ns;
-	uint32_t count;     /* records in the block */
-	uint32_t data_len;  /* bytes of records after the header */
-	uint32_t disk_len;  /* bytes the block takes on disk (4 KiB multiple) */
-	uint32_t crc;       /* CRC32C of header (crc = 0) and data */
+	uint32_t count;	   /* records in the block */
+	uint32_t data_len; /* bytes of records after the header */
+	uint32_t disk_len; /* bytes the block takes on disk (4 KiB multiple) */
+	uint32_t crc;	   /* CRC32C of header (crc = 0) and data */
 };
 
 /* A record as stored (host order here). */
@@ -72,8 +81,8 @@ struct fv_rec {
 	uint64_t flow_id; /* 0 for a frame that belongs to no flow */
 	uint32_t caplen;
 	uint32_t origlen;
-	uint16_t iface;   /* store-wide interface number (index meta) */
-	uint16_t flags;   /* FV_REC_* */
+	uint16_t iface; /* store-wide interface number (index meta) */
+	uint16_t flags; /* FV_REC_* */
 	uint32_t reserved;
 };
 
@@ -94,12 +103,12 @@ struct fv_block_info {
 struct fv_ring;
 
 struct fv_ring_opts {
-	const char *dir;	/* STORE/segments */
-	unsigned worker;	/* 0..255 */
-	uint64_t segment_size;	/* bytes, multiple of block_size */
-	uint32_t nsegments;	/* files in the ring */
-	uint32_t block_size;	/* FV_BLOCK_SIZE_DEFAULT */
-	unsigned queue_depth;	/* blocks in flight, e.g. 8 */
+	const char *dir;       /* STORE/segments */
+	unsigned worker;       /* 0..255 */
+	uint64_t segment_size; /* bytes, multiple of block_size */
+	uint32_t nsegments;    /* files in the ring */
+	uint32_t block_size;   /* FV_BLOCK_SIZE_DEFAULT */
+	unsigned queue_depth;  /* blocks in flight, e.g. 8 */
 	/*
 	 * Called (from fv_ring_append/sync, on the caller's thread) for each
 	 * block whose write has completed, in sequence order.
@@ -178,8 +187,8 @@ int fv_seg_read_block(struct fv_seg_reader *rd, fv_ref ref,
  * Iterates the records of a block: *off starts at 0. Returns 1 and fills
  * *rec and *frame, 0 at the end, FV_EFORMAT if a record is malformed.
  */
-int fv_block_next(const struct fv_block *blk, uint32_t *off,
-		  struct fv_rec *rec, const uint8_t **frame);
+int fv_block_next(const struct fv_block *blk, uint32_t *off, struct fv_rec *rec,
+		  const uint8_t **frame);
 
 /*
  * Walks every valid block of one worker's segments in generation and

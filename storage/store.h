@@ -16,14 +16,14 @@
 
 #include <stdint.h>
 
-#define FV_STORE_FORMAT 1
+#define FV_STORE_FORMAT	   1
 #define FV_INDEX_SHARE_PCT 5
 
 struct fv_store_conf {
-	uint32_t format;	/* FV_STORE_FORMAT */
-	uint64_t max_disk;	/* bytes: packets + index */
+	uint32_t format;   /* FV_STORE_FORMAT */
+	uint64_t max_disk; /* bytes: packets + index */
 	uint64_t segment_size;
-	uint32_t nsegments;	/* per worker */
+	uint32_t nsegments; /* per worker */
 	uint32_t block_size;
 	uint32_t workers;
 	uint64_t created_ns;

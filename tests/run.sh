@@ -25,6 +25,9 @@ run() { # name timeout cmd...
 }
 
 only=${1:-}
+if [ -z "$only" ] || [[ style == *$only* ]]; then
+	run "style/clang-format" 120 make --no-print-directory format-check
+fi
 for t in build/tests/test_*; do
 	[ -x "$t" ] || continue
 	n=$(basename "$t")

@@ -52,7 +52,8 @@ int main(int argc, char **argv)
 	FILE *null;
 
 	if (argc != 5 || strcmp(argv[1], "extract-flow")) {
-		fprintf(stderr, "usage: fvbench extract-flow STORE FLOW_ID N\n");
+		fprintf(stderr,
+			"usage: fvbench extract-flow STORE FLOW_ID N\n");
 		return 2;
 	}
 	id = strtoull(argv[3], NULL, 10);
@@ -61,22 +62,25 @@ int main(int argc, char **argv)
 		return 2;
 	err = fv_cli_store_open(&st, argv[2]);
 	if (!err)
-		err = fv_seg_reader_open(&rd, fv_store_path(path, sizeof(path),
-							    argv[2], "segments"),
-					 st.conf.nsegments, st.conf.block_size);
+		err = fv_seg_reader_open(
+			&rd,
+			fv_store_path(path, sizeof(path), argv[2], "segments"),
+			st.conf.nsegments, st.conf.block_size);
 	null = fopen("/dev/null", "wb");
 	if (err || !null) {
-		fprintf(stderr, "fvbench: %s\n", fv_strerror(err ? err : -errno));
+		fprintf(stderr, "fvbench: %s\n",
+			fv_strerror(err ? err : -errno));
 		return 1;
 	}
 	for (int i = 0; i < n; i++) {
-		struct out o = { .ifs = &st.ifs };
+		struct out o = {.ifs = &st.ifs};
 		uint64_t t0 = fv_now_mono_ns();
 
 		err = fv_pcapw_open(&o.w, null, FV_PCAPW_PCAP,
 				    (int)st.ifs.v[0].linktype, 262144);
 		if (!err)
-			err = fv_extract_flow(st.ix, rd, id, on_packet, &o, NULL);
+			err = fv_extract_flow(st.ix, rd, id, on_packet, &o,
+					      NULL);
 		if (o.w)
 			fv_pcapw_close(o.w);
 		t[i] = fv_now_mono_ns() - t0;
@@ -87,7 +91,8 @@ int main(int argc, char **argv)
 		}
 		if (i == n - 1) {
 			qsort(t, (size_t)n, sizeof(*t), cmp_u64);
-			printf("%.6f %" PRIu64 "\n", (double)t[n / 2] / 1e9, o.n);
+			printf("%.6f %" PRIu64 "\n", (double)t[n / 2] / 1e9,
+			       o.n);
 		}
 	}
 	fclose(null);

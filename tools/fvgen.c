@@ -457,9 +457,9 @@ enum kind {
 
 /* Flow kind weights, per mille of flows started (docs/generator.md). */
 static const uint16_t kind_weight[K_COUNT] = {
-    [K_TCP] = 600,     [K_TCP_SYN] = 20, [K_DNS] = 215,
-    [K_DNS_FRAG] = 15, [K_NTP] = 30,	 [K_RTP] = 8,
-    [K_ICMP] = 72,     [K_ICMP6] = 35,	 [K_ARP] = 5,
+	[K_TCP] = 600,	   [K_TCP_SYN] = 20, [K_DNS] = 215,
+	[K_DNS_FRAG] = 15, [K_NTP] = 30,     [K_RTP] = 8,
+	[K_ICMP] = 72,	   [K_ICMP6] = 35,   [K_ARP] = 5,
 };
 
 enum app { A_TLS, A_HTTP, A_SSH, A_SMTP, A_MYSQL, A_PGSQL, A_COUNT };
@@ -471,9 +471,9 @@ struct service {
 };
 
 static const struct service services[] = {
-    {A_TLS, 443, 520},	 {A_HTTP, 80, 150},   {A_HTTP, 8080, 40},
-    {A_TLS, 993, 30},	 {A_SSH, 22, 60},     {A_SMTP, 25, 60},
-    {A_MYSQL, 3306, 80}, {A_PGSQL, 5432, 60},
+	{A_TLS, 443, 520},   {A_HTTP, 80, 150},	  {A_HTTP, 8080, 40},
+	{A_TLS, 993, 30},    {A_SSH, 22, 60},	  {A_SMTP, 25, 60},
+	{A_MYSQL, 3306, 80}, {A_PGSQL, 5432, 60},
 };
 #define N_SERVICES (int)(sizeof(services) / sizeof(services[0]))
 
@@ -658,16 +658,16 @@ struct gen {
 /* ---- names, for payloads ------------------------------------------------ */
 
 static const char *const domains[] = {
-    "example.com",  "example.net", "example.org",   "corp.example",
-    "shop.example", "cdn.test",	   "internal.test", "media.example",
+	"example.com",	"example.net", "example.org",	"corp.example",
+	"shop.example", "cdn.test",    "internal.test", "media.example",
 };
 static const char *const hostpart[] = {
-    "www",  "api", "cdn",     "static", "img",	 "login", "mail", "app",
-    "auth", "m",   "updates", "assets", "video", "ws",	  "docs", "beta",
+	"www",	"api", "cdn",	  "static", "img",   "login", "mail", "app",
+	"auth", "m",   "updates", "assets", "video", "ws",    "docs", "beta",
 };
 static const char *const words[] = {
-    "static", "assets", "api",	 "v1",	   "v2",   "images", "js",
-    "css",    "user",	"items", "search", "feed", "media",  "cart",
+	"static", "assets", "api",   "v1",     "v2",   "images", "js",
+	"css",	  "user",   "items", "search", "feed", "media",	 "cart",
 };
 static const char *const exts[] = {".js", ".css",  ".png",  ".json",
 				   "",	  ".html", ".webp", ".woff2"};
@@ -705,7 +705,7 @@ static void prf_fill(uint8_t *p, uint64_t key, uint64_t off, uint32_t len)
 }
 
 static const char text_chars[64] =
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,";
+	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,";
 
 /* The segment [off, off + len) of message m in the stream named by key. */
 static void msg_fill(uint8_t *p, const struct msg *m, uint64_t key,
@@ -739,7 +739,7 @@ static void msg_fill(uint8_t *p, const struct msg *m, uint64_t key,
 		for (b = m->len - m->trail_len; b < m->len; b++)
 			if (b >= rel && b < end)
 				p[b - rel] =
-				    m->trail[b - (m->len - m->trail_len)];
+					m->trail[b - (m->len - m->trail_len)];
 	}
 	if (m->rec_start == NO_REC)
 		return;
@@ -1093,7 +1093,7 @@ static int tls_step(struct flow *f, uint32_t s, int alpn)
 		m_begin(f, 0);
 		if (rng_pm(&f->rng, 30))
 			m_tls_records(
-			    f, (uint32_t)rng_logu(&f->rng, 16000, 1000000));
+				f, (uint32_t)rng_logu(&f->rng, 16000, 1000000));
 		else
 			m_tls_records(f, (uint32_t)rng_logu(&f->rng, 80, 1500));
 		return 0;
@@ -1102,10 +1102,10 @@ static int tls_step(struct flow *f, uint32_t s, int alpn)
 	if (f->app == A_TLS)
 		m_tls_records(f, response_size(&f->rng));
 	else /* a database answering a query */
-		m_tls_records(f,
-			      rng_pm(&f->rng, 50)
-				  ? (uint32_t)rng_logu(&f->rng, 20000, 500000)
-				  : (uint32_t)rng_logu(&f->rng, 60, 20000));
+		m_tls_records(
+			f, rng_pm(&f->rng, 50)
+				   ? (uint32_t)rng_logu(&f->rng, 20000, 500000)
+				   : (uint32_t)rng_logu(&f->rng, 60, 20000));
 	return 1;
 }
 
@@ -1520,10 +1520,10 @@ static void plan_tcp(struct flow *f, uint64_t ts, int dir, uint8_t flags,
 	if (flags & TH_ACK)
 		p->ack = f->isn[e] + 1 + (uint32_t)f->rcvd[e] + f->fin[e];
 	if (f->ts_on) {
-		p->tsval =
-		    f->tsbase[dir] + (uint32_t)((p->ts - f->t0) / NS_PER_MS);
-		p->tsecr =
-		    (flags & TH_SYN) && !(flags & TH_ACK) ? 0 : f->tslast[e];
+		p->tsval = f->tsbase[dir] +
+			   (uint32_t)((p->ts - f->t0) / NS_PER_MS);
+		p->tsecr = (flags & TH_SYN) && !(flags & TH_ACK) ? 0
+								 : f->tslast[e];
 		f->tslast[dir] = p->tsval;
 	}
 }
@@ -1641,8 +1641,8 @@ static void tcp_xfer(struct flow *f)
 			t = f->t + jit(r, f->rtt / 4 + f->gap);
 		else
 			t = f->t + jit(r, f->rtt * 2 > 200 * NS_PER_MS
-					      ? f->rtt * 2
-					      : 200 * NS_PER_MS);
+						  ? f->rtt * 2
+						  : 200 * NS_PER_MS);
 		plan_tcp(f, t, d, afl, a, alen);
 		f->retrans++;
 		f->rcvd[d] = f->nxt[d];
@@ -1755,10 +1755,10 @@ static void tcp_plan(struct gen *g, struct flow *f)
 				uint32_t i;
 
 				for (i = 1; i < f->left; i++) {
-					plan_tcp(
-					    f,
-					    f->t + jit(r, NS_PER_S << (i - 1)),
-					    0, TH_SYN, 0, 0);
+					plan_tcp(f,
+						 f->t + jit(r, NS_PER_S << (i -
+									    1)),
+						 0, TH_SYN, 0, 0);
 					f->retrans++;
 				}
 				if (f->notes & N_REFUSED) {
@@ -1802,8 +1802,8 @@ static void tcp_plan(struct gen *g, struct flow *f)
 			f->sdir = (uint8_t)d;
 			f->msg_end = f->m.start + f->m.len;
 			f->wbase = f->m.start + (f->m.rec_start != NO_REC
-						     ? f->m.rec_start
-						     : f->m.hdr_len);
+							 ? f->m.rec_start
+							 : f->m.hdr_len);
 			f->cwnd = 10;
 			f->round_left = 10;
 			f->round_t0 = start;
@@ -2040,8 +2040,8 @@ static size_t tcp_options(const struct flow *f, const struct pkt *p, uint8_t *o)
 		if (f->ts_on) {
 			/* Linux: MSS, SACK_PERM, TS, NOP, WS */
 			const uint8_t a[20] = {
-			    2, 4, mss >> 8, mss & 0xff, 4, 2, 8, 10, 0, 0,
-			    0, 0, 0,	    0,		0, 0, 1, 3,  3, ws};
+				2, 4, mss >> 8, mss & 0xff, 4, 2, 8, 10, 0, 0,
+				0, 0, 0,	0,	    0, 0, 1, 3,	 3, ws};
 
 			memcpy(o, a, 20);
 			put_be32(o + 8, p->tsval);
@@ -2215,18 +2215,18 @@ static size_t dns_build(const struct flow *f, uint32_t txn, int resp,
 					p[n + 1] = 200;
 					p[n + 2] = (uint8_t)rng_below(&r, 4);
 					p[n + 3] =
-					    (uint8_t)(rng_below(&r, 250) + 2);
+						(uint8_t)(rng_below(&r, 250) +
+							  2);
 					n += 4;
 				} else {
 					n += dns_rr(p + n, owner, 28, ttl, 16);
-					memcpy(
-					    p + n,
-					    "\xfd\x12\x34\x56\x78\x9a\xff\x00",
-					    8);
+					memcpy(p + n,
+					       "\xfd\x12\x34\x56\x78\x9a\xff\x00",
+					       8);
 					memset(p + n + 8, 0, 6);
-					put_be16(
-					    p + n + 14,
-					    (uint16_t)rng_range(&r, 1, 999));
+					put_be16(p + n + 14,
+						 (uint16_t)rng_range(&r, 1,
+								     999));
 					n += 16;
 				}
 			}
@@ -2248,14 +2248,15 @@ static size_t dns_build(const struct flow *f, uint32_t txn, int resp,
 				k = f->dtarget / 268 + 1;
 			for (i = 0; i < k; i++, an++) {
 				len = f->kind == K_DNS_FRAG
-					  ? 255
-					  : (uint32_t)rng_range(&r, 20, 120);
+					      ? 255
+					      : (uint32_t)rng_range(&r, 20,
+								    120);
 				n += dns_rr(p + n, owner, 16, ttl,
 					    (uint16_t)(len + 1));
 				p[n++] = (uint8_t)len;
 				for (j = 0; j < len; j++)
 					p[n++] = (uint8_t)
-					    text_chars[rng_next(&r) % 62];
+						text_chars[rng_next(&r) % 62];
 			}
 		}
 	}
@@ -2594,9 +2595,9 @@ static void flow_endpoints(struct gen *g, struct flow *f)
 		case K_DNS:
 		case K_DNS_FRAG:
 			server_addr(f, 0,
-				    f->v6
-					? 0x53
-					: (uint32_t)rng_below(r, 2) * 250 + 51);
+				    f->v6 ? 0x53
+					  : (uint32_t)rng_below(r, 2) * 250 +
+						    51);
 			f->h[1].port = 53;
 			break;
 		case K_NTP:
@@ -2606,7 +2607,7 @@ static void flow_endpoints(struct gen *g, struct flow *f)
 		case K_RTP:
 			server_addr(f, 50, (uint32_t)rng_range(r, 1, 20));
 			f->h[1].port =
-			    (uint16_t)(16384 + 2 * rng_below(r, 417));
+				(uint16_t)(16384 + 2 * rng_below(r, 417));
 			break;
 		default:
 			server_addr(f, (uint32_t)rng_below(r, 4),
@@ -2615,7 +2616,7 @@ static void flow_endpoints(struct gen *g, struct flow *f)
 		}
 		if (f->kind == K_RTP) {
 			f->h[0].port =
-			    (uint16_t)(30100 + 2 * rng_below(r, 950));
+				(uint16_t)(30100 + 2 * rng_below(r, 950));
 		} else if (f->kind == K_ICMP || f->kind == K_ICMP6) {
 			f->h[0].port = (uint16_t)rng_range(r, 1, 65535);
 			f->h[1].port = f->h[0].port;
@@ -2624,16 +2625,16 @@ static void flow_endpoints(struct gen *g, struct flow *f)
 
 			if (x < 70)
 				f->h[0].port =
-				    (uint16_t)rng_range(r, 32768, 60999);
+					(uint16_t)rng_range(r, 32768, 60999);
 			else if (x < 90)
 				f->h[0].port =
-				    (uint16_t)rng_range(r, 49152, 65535);
+					(uint16_t)rng_range(r, 49152, 65535);
 			else
 				f->h[0].port = (uint16_t)rng_range(
-				    r,
-				    f->h[1].port < 1024 ? 1024
-							: f->h[1].port + 1u,
-				    65535);
+					r,
+					f->h[1].port < 1024 ? 1024
+							    : f->h[1].port + 1u,
+					65535);
 		}
 		if (f->kind == K_ARP || tuple_add(g, tuple_hash(f)))
 			break;
@@ -2655,7 +2656,7 @@ static void flow_init(struct gen *g, struct flow *f, uint64_t start)
 	f->kind = (uint8_t)k;
 	f->serial = g->serial++;
 	rng_seed(&f->rng, g->o->seed * 0x9e3779b97f4a7c15ULL ^
-			      mix64(f->serial + 0x1234567));
+				  mix64(f->serial + 0x1234567));
 	r = &f->rng;
 	f->key = rng_next(r);
 	f->t0 = start;
@@ -2754,8 +2755,9 @@ static void flow_init(struct gen *g, struct flow *f, uint64_t start)
 			f->notes |= N_OOO;
 		switch (f->app) {
 		case A_SSH:
-			f->rounds =
-			    rng_pm(r, 200) ? 2 : (uint32_t)rng_range(r, 3, 60);
+			f->rounds = rng_pm(r, 200)
+					    ? 2
+					    : (uint32_t)rng_range(r, 3, 60);
 			break;
 		case A_MYSQL:
 		case A_PGSQL:
@@ -2828,7 +2830,7 @@ static void flow_init(struct gen *g, struct flow *f, uint64_t start)
 /* ---- the summary -------------------------------------------------------- */
 
 static const char *const app_kind[A_COUNT] = {
-    "tcp-tls", "tcp-http", "tcp-ssh", "tcp-smtp", "tcp-mysql", "tcp-pgsql",
+	"tcp-tls", "tcp-http", "tcp-ssh", "tcp-smtp", "tcp-mysql", "tcp-pgsql",
 };
 
 static const char *kind_name(const struct row *w)
@@ -2905,9 +2907,9 @@ static int write_summary(struct gen *g, const char *path)
 		if (w->proto == 6)
 			snprintf(notes, sizeof(notes), "%s",
 				 w->kind == K_TCP_SYN
-				     ? (w->notes & N_REFUSED ? "refused"
-							     : "unanswered")
-				     : close_name[w->close]);
+					 ? (w->notes & N_REFUSED ? "refused"
+								 : "unanswered")
+					 : close_name[w->close]);
 		if (w->notes & N_NOSYN)
 			strcat(notes, ",nosyn");
 		if (w->notes & N_SYNRETX)
@@ -3223,18 +3225,18 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		O_PCAPNG
 	};
 	static const struct option lo[] = {
-	    {"seed", required_argument, NULL, O_SEED},
-	    {"flows", required_argument, NULL, O_FLOWS},
-	    {"size", required_argument, NULL, O_SIZE},
-	    {"start", required_argument, NULL, O_START},
-	    {"duration", required_argument, NULL, O_DURATION},
-	    {"concurrency", required_argument, NULL, O_CONC},
-	    {"summary", required_argument, NULL, O_SUMMARY},
-	    {"usec", no_argument, NULL, O_USEC},
-	    {"pcapng", no_argument, NULL, O_PCAPNG},
-	    {"quiet", no_argument, NULL, 'q'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+		{"seed", required_argument, NULL, O_SEED},
+		{"flows", required_argument, NULL, O_FLOWS},
+		{"size", required_argument, NULL, O_SIZE},
+		{"start", required_argument, NULL, O_START},
+		{"duration", required_argument, NULL, O_DURATION},
+		{"concurrency", required_argument, NULL, O_CONC},
+		{"summary", required_argument, NULL, O_SUMMARY},
+		{"usec", no_argument, NULL, O_USEC},
+		{"pcapng", no_argument, NULL, O_PCAPNG},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	int c, usec = 0, ng = 0;
 	uint64_t v;
@@ -3355,8 +3357,8 @@ int main(int argc, char **argv)
 		struct stat st;
 		int fl;
 
-		g->out.fd =
-		    open(o.out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		g->out.fd = open(
+			o.out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (g->out.fd < 0) {
 			fprintf(stderr, "fvgen: %s: %s\n", o.out,
 				strerror(errno));

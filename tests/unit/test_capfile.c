@@ -169,8 +169,9 @@ static void run_jobs(struct job *jobs, size_t n)
 			fflush(stdout);
 			j->pid = fork();
 			if (j->pid == 0) {
-				int fd = open(
-				    j->out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+				int fd = open(j->out,
+					      O_WRONLY | O_CREAT | O_TRUNC,
+					      0644);
 				int nul = open("/dev/null", O_RDWR);
 
 				if (fd < 0 || nul < 0)
@@ -337,8 +338,8 @@ static int parse_hex(const char *s, size_t expect, struct tframe *fr)
 	while (isxdigit((unsigned char)*p)) {
 		off = off * 16 +
 		      (size_t)(isdigit((unsigned char)*p)
-				   ? *p - '0'
-				   : tolower((unsigned char)*p) - 'a' + 10);
+				       ? *p - '0'
+				       : tolower((unsigned char)*p) - 'a' + 10);
 		p++;
 		nd++;
 	}
@@ -507,8 +508,8 @@ static int read_manifest(struct ctx *c, struct mrow *rows, int max)
 		snprintf(rows[n].format, sizeof(rows[n].format), "%s",
 			 fields[col[2]]);
 		rows[n].packets = isdigit((unsigned char)fields[col[3]][0])
-				      ? atol(fields[col[3]])
-				      : -1;
+					  ? atol(fields[col[3]])
+					  : -1;
 		snprintf(rows[n].tshark_read, sizeof(rows[n].tshark_read), "%s",
 			 fields[col[4]]);
 		row_parse_lts(c, &rows[n]);
@@ -609,7 +610,7 @@ static void cmp_with_tshark(struct ctx *c, const struct mrow *r,
 		if (is_pcap)
 			check(c,
 			      !fr.has_iface && fr.section == 0 &&
-				  pkt.iface == 0,
+				      pkt.iface == 0,
 			      "%s frame %lu: interface %u", r->path, nframes,
 			      pkt.iface);
 		else
@@ -659,7 +660,7 @@ static void cmp_with_tshark(struct ctx *c, const struct mrow *r,
 		      pkt.caplen, fr.caplen);
 		check(c,
 		      pkt.caplen == fr.nbytes &&
-			  same(pkt.data, fr.bytes, fr.nbytes),
+			      same(pkt.data, fr.bytes, fr.nbytes),
 		      "%s frame %lu: bytes differ from tshark's", r->path,
 		      nframes);
 	}
@@ -675,7 +676,7 @@ static void cmp_with_tshark(struct ctx *c, const struct mrow *r,
 		      r->path, nframes, ret, errbuf);
 		check(c,
 		      fv_capfile_offset(cf) == fv_capfile_size(cf) &&
-			  fv_capfile_size(cf) > 0,
+			      fv_capfile_size(cf) > 0,
 		      "%s: offset %llu at the end, size %llu", r->path,
 		      (unsigned long long)fv_capfile_offset(cf),
 		      (unsigned long long)fv_capfile_size(cf));
@@ -701,7 +702,7 @@ static void cmp_with_tshark(struct ctx *c, const struct mrow *r,
 	else if (is_pcap)
 		check(c,
 		      fv_capfile_niface(cf) == 1 && r->nlt == 1 &&
-			  fv_capfile_iface(cf, 0)->linktype == r->lts[0],
+			      fv_capfile_iface(cf, 0)->linktype == r->lts[0],
 		      "%s: link type %d, MANIFEST says %s", r->path,
 		      fv_capfile_iface(cf, 0)->linktype, r->link_type);
 out:
@@ -762,14 +763,14 @@ static void test_malformed(struct ctx *c, const struct mrow *rows, int nrows)
 		if (!strcmp(name, "malformed/truncated-midrecord.pcap")) {
 			check(c,
 			      n == 436 && ret == FV_ETRUNC &&
-				  strstr(errbuf, "truncated dump file"),
+				      strstr(errbuf, "truncated dump file"),
 			      "%s: %ld frames, %d (%s); want 436 then "
 			      "FV_ETRUNC",
 			      name, n, ret, errbuf);
 		} else if (!strcmp(name, "malformed/not-a-pcap.pcap")) {
 			check(c,
 			      n < 0 && ret == FV_EFORMAT &&
-				  strstr(errbuf, "not a pcap"),
+				      strstr(errbuf, "not a pcap"),
 			      "%s: %d (%s); want FV_EFORMAT at open", name, ret,
 			      errbuf);
 		} else if (!strcmp(name, "malformed/empty.pcap")) {
@@ -1004,12 +1005,12 @@ static void build_synthetic(struct nb *b, struct want *w, int *nw)
 	frame_bytes(d, 42, 2);
 	nb_epb(b, 1, 1700000000ULL * 1024 + 512, d, 42, 42);
 	w[n++] =
-	    (struct want){1700000000500000000ULL, 42, 42, 1, 228, 2, 42, 0};
+		(struct want){1700000000500000000ULL, 42, 42, 1, 228, 2, 42, 0};
 	/* 1700000001 + 1/1024 s: 976562.5 ns, rounded down */
 	frame_bytes(d, 20, 3);
 	nb_epb(b, 1, 1700000001ULL * 1024 + 1, d, 20, 1500);
-	w[n++] =
-	    (struct want){1700000001000976562ULL, 20, 1500, 1, 228, 3, 20, 0};
+	w[n++] = (struct want){
+		1700000001000976562ULL, 20, 1500, 1, 228, 3, 20, 0};
 	nb_begin(b, 5); /* ISB for interface 0, no options */
 	nb_u32(b, 0);
 	nb_u32(b, 0);
@@ -1035,7 +1036,7 @@ static void build_synthetic(struct nb *b, struct want *w, int *nw)
 	nb_pad(b);
 	nb_end(b);
 	w[n++] =
-	    (struct want){1700000002000000000ULL, 21, 21, 1, 228, 5, 21, 0};
+		(struct want){1700000002000000000ULL, 21, 21, 1, 228, 5, 21, 0};
 
 	/* Section 2, little-endian: its interfaces are ours 2 and 3. */
 	nb_shb(b, 0);
@@ -1044,15 +1045,15 @@ static void build_synthetic(struct nb *b, struct want *w, int *nw)
 	frame_bytes(d, 44, 6);
 	nb_epb(b, 0, 1700000000123ULL, d, 44, 44);
 	w[n++] =
-	    (struct want){1700000100123000000ULL, 44, 44, 2, 113, 6, 44, 0};
+		(struct want){1700000100123000000ULL, 44, 44, 2, 113, 6, 44, 0};
 	frame_bytes(d, 64, 7);
 	nb_epb(b, 1, 18000000123456789999ULL, d, 64, 64);
 	w[n++] = (struct want){18000000123456789ULL, 64, 64, 3, 1, 7, 64, 0};
 	/* Wireshark computes (units % 10^12) * 10^9 in 64 bits, which
 	 * wraps: it shows 18000000.012776325 s for this one. */
 	w[n - 1].tshark_ts =
-	    18000000ULL * FV_NSEC_PER_SEC +
-	    (uint64_t)(123456789999ULL * 1000000000ULL) / 1000000000000ULL;
+		18000000ULL * FV_NSEC_PER_SEC +
+		(uint64_t)(123456789999ULL * 1000000000ULL) / 1000000000000ULL;
 	*nw = n;
 }
 
@@ -1134,10 +1135,10 @@ static void test_synthetic(struct ctx *c, const char *path, const char *tsh_out)
 		frame_bytes(d, w[i].seedlen, w[i].seed);
 		check(c,
 		      pkt.ts_ns == w[i].ts && pkt.caplen == w[i].caplen &&
-			  pkt.origlen == w[i].origlen &&
-			  pkt.iface == w[i].iface &&
-			  pkt.linktype == w[i].linktype &&
-			  same(pkt.data, d, pkt.caplen),
+			      pkt.origlen == w[i].origlen &&
+			      pkt.iface == w[i].iface &&
+			      pkt.linktype == w[i].linktype &&
+			      same(pkt.data, d, pkt.caplen),
 		      "synthetic frame %d: ts %llu caplen %u origlen %u "
 		      "iface %u lt %d; want %llu %u %u %u %d",
 		      i, (unsigned long long)pkt.ts_ns, pkt.caplen, pkt.origlen,
@@ -1151,14 +1152,14 @@ static void test_synthetic(struct ctx *c, const char *path, const char *tsh_out)
 	if (fv_capfile_niface(cf) == 4) {
 		check(c,
 		      !strcmp(fv_capfile_iface(cf, 0)->name, "eth0") &&
-			  strlen(fv_capfile_iface(cf, 1)->name) == 63 &&
-			  !strcmp(fv_capfile_iface(cf, 2)->name, "") &&
-			  !strcmp(fv_capfile_iface(cf, 3)->name, "ps"),
+			      strlen(fv_capfile_iface(cf, 1)->name) == 63 &&
+			      !strcmp(fv_capfile_iface(cf, 2)->name, "") &&
+			      !strcmp(fv_capfile_iface(cf, 3)->name, "ps"),
 		      "synthetic: interface names");
 		check(c,
 		      fv_capfile_iface(cf, 0)->snaplen == 64 &&
-			  fv_capfile_iface(cf, 2)->linktype == 113 &&
-			  fv_capfile_iface(cf, 2)->snaplen == 262144,
+			      fv_capfile_iface(cf, 2)->linktype == 113 &&
+			      fv_capfile_iface(cf, 2)->snaplen == 262144,
 		      "synthetic: interface fields");
 	}
 	fv_capfile_close(cf);
@@ -1193,16 +1194,16 @@ static void test_synthetic(struct ctx *c, const char *path, const char *tsh_out)
 			check(c,
 			      (ts ? fr.has_ts && fr.ts_ok && fr.ts_ns == ts
 				  : !fr.has_ts) &&
-				  fr.caplen == w[i].caplen &&
-				  fr.len == w[i].origlen &&
-				  fr.nbytes == w[i].caplen &&
-				  same(fr.bytes, d, fr.nbytes),
+				      fr.caplen == w[i].caplen &&
+				      fr.len == w[i].origlen &&
+				      fr.nbytes == w[i].caplen &&
+				      same(fr.bytes, d, fr.nbytes),
 			      "synthetic frame %d: tshark says ts %s len %u "
 			      "caplen %u",
 			      i, fr.ts_text, fr.len, fr.caplen);
 			check(c,
 			      fr.section == sec &&
-				  fr.iface == w[i].iface - (sec - 1) * 2,
+				      fr.iface == w[i].iface - (sec - 1) * 2,
 			      "synthetic frame %d: tshark: interface %u of "
 			      "section %u, ours %u",
 			      i, fr.iface, fr.section, w[i].iface);
@@ -1244,7 +1245,7 @@ static void test_synthetic(struct ctx *c, const char *path, const char *tsh_out)
 		ret = fv_capfile_next(cf, &pkt, errbuf);
 		check(c,
 		      ret == 1 && pkt.caplen == 40 && pkt.origlen == 100 &&
-			  pkt.iface == 0 && !memcmp(pkt.data, d, 40),
+			      pkt.iface == 0 && !memcmp(pkt.data, d, 40),
 		      "short SPB: %d caplen %u origlen %u", ret,
 		      ret == 1 ? pkt.caplen : 0, ret == 1 ? pkt.origlen : 0);
 		check(c, fv_capfile_next(cf, &pkt, errbuf) == 0,
@@ -1273,7 +1274,7 @@ static void bad_case(struct ctx *c, const char *tmp, const char *what,
 	n = read_all(path, &ret, errbuf);
 	check(c,
 	      n == want_pkts && ret == want_err &&
-		  strstr(errbuf, want_text) != NULL,
+		      strstr(errbuf, want_text) != NULL,
 	      "damaged pcapng (%s): %ld packets, %d \"%s\"; want %ld, %d "
 	      "\"%s\"",
 	      what, n, ret, errbuf, want_pkts, want_err, want_text);
@@ -1488,11 +1489,11 @@ static void sum_pipe(const char *file, int as_stdin, struct sum *s,
 static void test_pipes(struct ctx *c)
 {
 	static const char *files[] = {
-	    "mixed/ssh.pcap", /* 1.3 MB: many 1 MiB reads */
-	    "pcapng/pcapng-multi-interface.pcapng",
-	    "mixed/irc-dcc-send.pcapng", /* 1.4 MB pcapng */
-	    "timestamps/vntag.pcap",	 /* nanosecond magic */
-	    "malformed/truncated-midrecord.pcap",
+		"mixed/ssh.pcap", /* 1.3 MB: many 1 MiB reads */
+		"pcapng/pcapng-multi-interface.pcapng",
+		"mixed/irc-dcc-send.pcapng", /* 1.4 MB pcapng */
+		"timestamps/vntag.pcap",     /* nanosecond magic */
+		"malformed/truncated-midrecord.pcap",
 	};
 	char path[PATH_MAX], errbuf[256];
 	struct sum ref, s;
@@ -1540,12 +1541,12 @@ static void recs_add(struct recs *v, const struct fv_capfile_pkt *p)
 			abort();
 	}
 	v->r[v->n++] = (struct rec){
-	    p->ts_ns,
-	    p->caplen,
-	    p->origlen,
-	    p->linktype,
-	    fnv1a(p->data, p->caplen),
-	    p->caplen >= 4 ? fnv1a(p->data + 4, p->caplen - 4) : 0};
+		p->ts_ns,
+		p->caplen,
+		p->origlen,
+		p->linktype,
+		fnv1a(p->data, p->caplen),
+		p->caplen >= 4 ? fnv1a(p->data + 4, p->caplen - 4) : 0};
 }
 
 struct ltout {
@@ -1684,12 +1685,13 @@ static void rt_cmp_tshark(struct ctx *c, const char *what, const struct recs *v,
 		}
 		check(c,
 		      fr.ts_ok && fr.ts_ns == r->ts &&
-			  fr.len + ph == r->origlen &&
-			  fr.caplen + ph == r->caplen &&
-			  fr.nbytes + ph == r->caplen &&
-			  (ph ? fr.nbytes == 0 ||
-				    fnv1a(fr.bytes, fr.nbytes) == r->h_after4
-			      : fnv1a(fr.bytes, fr.nbytes) == r->h),
+			      fr.len + ph == r->origlen &&
+			      fr.caplen + ph == r->caplen &&
+			      fr.nbytes + ph == r->caplen &&
+			      (ph ? fr.nbytes == 0 ||
+					       fnv1a(fr.bytes, fr.nbytes) ==
+						       r->h_after4
+				  : fnv1a(fr.bytes, fr.nbytes) == r->h),
 		      "%s frame %zu: tshark ts %s len %u caplen %u; wrote "
 		      "%llu %u %u",
 		      what, i + 1, fr.ts_text, fr.len, fr.caplen,
@@ -1722,26 +1724,27 @@ static void rt_cmp_libpcap(struct ctx *c, const struct ltout *o)
 	int ret;
 
 	p = pcap_open_offline_with_tstamp_precision(
-	    o->path, PCAP_TSTAMP_PRECISION_NANO, pbuf);
+		o->path, PCAP_TSTAMP_PRECISION_NANO, pbuf);
 	check(c, p != NULL, "libpcap cannot open %s: %s", o->path, pbuf);
 	if (!p)
 		return;
 	check(c,
 	      pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO &&
-		  pcap_snapshot(p) == 262144 && pcap_major_version(p) == 2 &&
-		  pcap_minor_version(p) == 4,
+		      pcap_snapshot(p) == 262144 &&
+		      pcap_major_version(p) == 2 && pcap_minor_version(p) == 4,
 	      "%s: header (precision, snaplen, version)", o->path);
 	while ((ret = pcap_next_ex(p, &h, &d)) == 1 && i < o->recs.n) {
 		const struct rec *r = &o->recs.r[i++];
 		/* libpcap keeps the file's unsigned 32-bit fields in
 		 * signed ones (bpf_int32): undo that. */
 		uint64_t ts =
-		    (uint64_t)(uint32_t)h->ts.tv_sec * FV_NSEC_PER_SEC +
-		    (uint32_t)h->ts.tv_usec;
+			(uint64_t)(uint32_t)h->ts.tv_sec * FV_NSEC_PER_SEC +
+			(uint32_t)h->ts.tv_usec;
 
 		check(c,
 		      ts == r->ts && h->caplen == r->caplen &&
-			  h->len == r->origlen && fnv1a(d, h->caplen) == r->h,
+			      h->len == r->origlen &&
+			      fnv1a(d, h->caplen) == r->h,
 		      "%s record %zu: libpcap reads %llu %u %u", o->path, i,
 		      (unsigned long long)ts, h->caplen, h->len);
 	}
@@ -1769,10 +1772,10 @@ static void rt_cmp_ours(struct ctx *c, const struct rt *rt)
 
 		check(c,
 		      p.ts_ns == r->ts && p.caplen == r->caplen &&
-			  p.origlen == r->origlen &&
-			  p.linktype == r->linktype &&
-			  (int)p.iface == lt_index(rt, r->linktype) &&
-			  fnv1a(p.data, p.caplen) == r->h,
+			      p.origlen == r->origlen &&
+			      p.linktype == r->linktype &&
+			      (int)p.iface == lt_index(rt, r->linktype) &&
+			      fnv1a(p.data, p.caplen) == r->h,
 		      "all.pcapng frame %zu differs when we read it back", i);
 	}
 	check(c, ret == 0 && i == rt->all.n, "all.pcapng: %zu of %zu (%d)", i,
@@ -1808,10 +1811,10 @@ static void rt_cmp_capinfos(struct ctx *c, const char *what, const char *out,
 		p = strstr(line, "Encapsulation = ");
 		if (p && (p = strstr(p, " - ")) != NULL) {
 			size_t n = strcspn(p + 3, ")");
-			const char *want =
-			    seen < nlts && lts[seen] >= 0 && lts[seen] < 1024
-				? c->ltname[lts[seen]]
-				: "";
+			const char *want = seen < nlts && lts[seen] >= 0 &&
+							   lts[seen] < 1024
+						   ? c->ltname[lts[seen]]
+						   : "";
 
 			/* For a pcapng interface wiretap names SunATM by
 			 * the encapsulation it maps it to. */
@@ -1831,7 +1834,7 @@ static void rt_cmp_capinfos(struct ctx *c, const char *what, const char *out,
 	}
 	check(c,
 	      f && pk == (long)npkts && nif == nlts && seen == nlts && ok_lt &&
-		  appl,
+		      appl,
 	      "%s: capinfos says %ld packets, %ld interfaces (%d link types "
 	      "%s), application %s; want %zu, %d",
 	      what, pk, nif, seen, ok_lt ? "in order" : "differ",
@@ -1910,7 +1913,7 @@ static void test_writer_errors(struct ctx *c)
 		      "pcap: a time at 2^32 s must be -EINVAL");
 		check(c,
 		      fv_pcapw_write(w, 1, 4294967295999999999ULL, 8, 8, d) ==
-			  0,
+			      0,
 		      "pcap: the last nanosecond of 2106 fits");
 		check(c, fv_pcapw_close(w) == 0, "close pcap writer");
 	}

@@ -6,20 +6,20 @@
 
 static int failed;
 
-#define CHECK(cond, ...)                                                     \
-	do {                                                                 \
-		if (!(cond)) {                                               \
-			failed++;                                            \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-			fprintf(stderr, __VA_ARGS__);                        \
-			fputc('\n', stderr);                                 \
-		}                                                            \
+#define CHECK(cond, ...)                                                       \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			failed++;                                              \
+			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);   \
+			fprintf(stderr, __VA_ARGS__);                          \
+			fputc('\n', stderr);                                   \
+		}                                                              \
 	} while (0)
 
 static void test_crc(void)
 {
 	/* RFC 3720 B.4 test vectors and the classic check value. */
-	uint8_t zeros[32] = { 0 }, ones[32], inc[32];
+	uint8_t zeros[32] = {0}, ones[32], inc[32];
 
 	memset(ones, 0xff, sizeof(ones));
 	for (int i = 0; i < 32; i++)
@@ -40,8 +40,8 @@ static void test_crc(void)
 
 static void test_varint(void)
 {
-	uint64_t vals[] = { 0, 1, 127, 128, 300, 16383, 16384, 1ull << 32,
-			    UINT64_MAX };
+	uint64_t vals[] = {0,	  1,	 127,	     128,	300,
+			   16383, 16384, 1ull << 32, UINT64_MAX};
 	uint8_t buf[10];
 
 	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
@@ -54,7 +54,8 @@ static void test_varint(void)
 	}
 	CHECK(fv_varint_put(buf, 300) == 2 && buf[0] == 0xac && buf[1] == 0x02,
 	      "300 encodes as ac 02");
-	printf("varint: %zu values round-trip\n", sizeof(vals) / sizeof(vals[0]));
+	printf("varint: %zu values round-trip\n",
+	       sizeof(vals) / sizeof(vals[0]));
 }
 
 static void test_time(void)
@@ -77,7 +78,8 @@ static void test_time(void)
 	CHECK(fv_parse_time("yesterday", 0, &ns) == FV_EUSAGE, "bad time");
 	CHECK(fv_parse_time("2026-13-01", 0, &ns) == FV_EUSAGE, "bad month");
 	fv_format_time(1795341600ull * FV_NSEC_PER_SEC + 7, buf, sizeof(buf));
-	CHECK(!strcmp(buf, "2026-11-22T10:00:00.000000007Z"), "format: %s", buf);
+	CHECK(!strcmp(buf, "2026-11-22T10:00:00.000000007Z"), "format: %s",
+	      buf);
 	printf("time: parse and format checked\n");
 }
 
@@ -91,7 +93,8 @@ static void test_size(void)
 	CHECK(fv_parse_size("12Q", &v) == FV_EUSAGE, "bad suffix");
 	CHECK(fv_parse_count("1.5k", &v) == 0 && v == 1500, "1.5k");
 	CHECK(fv_parse_duration("250ms", &v) == 0 && v == 250000000ull, "ms");
-	CHECK(fv_parse_duration("2h", &v) == 0 && v == 7200ull * FV_NSEC_PER_SEC,
+	CHECK(fv_parse_duration("2h", &v) == 0 &&
+		      v == 7200ull * FV_NSEC_PER_SEC,
 	      "2h");
 	CHECK(!strcmp(fv_strerror(FV_EEXPIRED),
 		      "packets expired (segment recycled by retention)"),

@@ -222,10 +222,10 @@ static void test_ethernet(void)
 	CHECK(p.flags == (FV_PKT_L3 | FV_PKT_L4 | FV_PKT_VLAN),
 	      "qinq flags %#x", p.flags);
 	CHECK(p.tcp_seq == 0x01020304 && p.tcp_ack == 0xa0b0c0d0 &&
-		  p.tcp_flags == 0x18,
+		      p.tcp_flags == 0x18,
 	      "qinq tcp fields");
 	CHECK(p.l3_off == 22 && p.l4_off == 42 && p.payload_off == 62 &&
-		  p.payload_len == 4,
+		      p.payload_len == 4,
 	      "qinq offsets %u %u %u %u", p.l3_off, p.l4_off, p.payload_off,
 	      p.payload_len);
 	CHECK(p.ip_ttl == 64 && p.frag_id == 0, "qinq ttl/frag");
@@ -238,7 +238,7 @@ static void test_ethernet(void)
 	zeros(&f, 14); /* pad to 60 bytes */
 	rc = dec(1, &f, f.n, &p);
 	CHECK(rc == 0 && p.key.sport == 53 && p.key.dport == 5353 &&
-		  p.payload_len == 4 && !(p.flags & FV_PKT_TRUNC),
+		      p.payload_len == 4 && !(p.flags & FV_PKT_TRUNC),
 	      "padding: len %u flags %#x", p.payload_len, p.flags);
 
 	/* 802.3 + LLC/SNAP + IPv4 + UDP is followed. */
@@ -251,7 +251,7 @@ static void test_ethernet(void)
 	udp(&f, 1000, 2000);
 	rc = dec(1, &f, f.n, &p);
 	CHECK(rc == 0 && key4(&p, A4, B4) && p.key.sport == 1000 &&
-		  p.l3_off == 22,
+		      p.l3_off == 22,
 	      "snap: rc %d", rc);
 
 	/* 802.3 + plain LLC (STP): undecodable, not truncated. */
@@ -282,7 +282,7 @@ static void test_ethernet(void)
 	udp(&f, 547, 546);
 	rc = dec(1, &f, f.n, &p);
 	CHECK(rc == 0 && key6(&p, A6, B6) && p.key.vlan == 7 &&
-		  p.key.sport == 547 && (p.flags & FV_PKT_VLAN),
+		      p.key.sport == 547 && (p.flags & FV_PKT_VLAN),
 	      "9100 tag: vlan %u", p.key.vlan);
 
 	/* A priority tag (VID 0) is still a tag. */
@@ -314,7 +314,7 @@ static void test_mpls_pppoe(void)
 	udp(&f, 3000, 4000);
 	rc = dec(1, &f, f.n, &p);
 	CHECK(rc == 0 && key4(&p, A4, B4) && p.key.sport == 3000 &&
-		  p.key.dport == 4000 && p.key.vlan == 300,
+		      p.key.dport == 4000 && p.key.vlan == 300,
 	      "mpls v4: rc %d", rc);
 	CHECK(p.flags == (FV_PKT_L3 | FV_PKT_L4 | FV_PKT_VLAN | FV_PKT_MPLS),
 	      "mpls flags %#x", p.flags);
@@ -328,7 +328,7 @@ static void test_mpls_pppoe(void)
 	tcp(&f, 179, 50000, 1, 2, 0x10);
 	rc = dec(1, &f, f.n, &p);
 	CHECK(rc == 0 && key6(&p, A6, B6) && p.key.sport == 179 &&
-		  (p.flags & FV_PKT_MPLS) && !(p.flags & FV_PKT_VLAN),
+		      (p.flags & FV_PKT_MPLS) && !(p.flags & FV_PKT_VLAN),
 	      "mpls v6: rc %d", rc);
 
 	/* MPLS carrying a pseudowire control word: not IP. */
@@ -339,7 +339,7 @@ static void test_mpls_pppoe(void)
 	zeros(&f, 40);
 	rc = dec(1, &f, f.n, &p);
 	CHECK(rc == FV_EFORMAT && (p.flags & FV_PKT_MPLS) &&
-		  !(p.flags & FV_PKT_MALFORMED),
+		      !(p.flags & FV_PKT_MALFORMED),
 	      "mpls pw");
 
 	/* A label stack without bottom of stack runs off the frame. */
@@ -362,7 +362,7 @@ static void test_mpls_pppoe(void)
 	tcp(&f, 1723, 1024, 5, 6, 0x12);
 	rc = dec(1, &f, f.n, &p);
 	CHECK(rc == 0 && key4(&p, A4, B4) && p.key.sport == 1723 &&
-		  p.tcp_flags == 0x12 && p.l3_off == 22,
+		      p.tcp_flags == 0x12 && p.l3_off == 22,
 	      "pppoe v4: rc %d", rc);
 
 	/* PPPoE, PPP IPv6, UDP. */
@@ -404,9 +404,9 @@ static void check_tcp4(const struct fv_pkt *p, int rc, uint16_t l3,
 		       const char *what)
 {
 	CHECK(rc == 0 && key4(p, A4, B4) && p->key.proto == 6 &&
-		  p->key.sport == 22 && p->key.dport == 61000 &&
-		  p->tcp_flags == 0x11 && p->l3_off == l3 &&
-		  p->flags == (FV_PKT_L3 | FV_PKT_L4),
+		      p->key.sport == 22 && p->key.dport == 61000 &&
+		      p->tcp_flags == 0x11 && p->l3_off == l3 &&
+		      p->flags == (FV_PKT_L3 | FV_PKT_L4),
 	      "%s: rc %d flags %#x l3 %u", what, rc, p->flags, p->l3_off);
 }
 
@@ -414,8 +414,8 @@ static void check_udp6(const struct fv_pkt *p, int rc, uint16_t l3,
 		       const char *what)
 {
 	CHECK(rc == 0 && key6(p, A6, B6) && p->key.proto == 17 &&
-		  p->key.sport == 5000 && p->key.dport == 53 &&
-		  p->l3_off == l3 && p->flags == (FV_PKT_L3 | FV_PKT_L4),
+		      p->key.sport == 5000 && p->key.dport == 53 &&
+		      p->l3_off == l3 && p->flags == (FV_PKT_L3 | FV_PKT_L4),
 	      "%s: rc %d flags %#x l3 %u", what, rc, p->flags, p->l3_off);
 }
 
@@ -486,14 +486,14 @@ static void test_linktypes(void)
 	check_tcp4(&p, dec(228, &f, f.n, &p), 0, "ipv4");
 	rc = dec(229, &f, f.n, &p);
 	CHECK(rc == FV_EFORMAT && p.key.family == 0 &&
-		  (p.flags & FV_PKT_MALFORMED),
+		      (p.flags & FV_PKT_MALFORMED),
 	      "ipv4 packet on LINKTYPE_IPV6");
 	f.n = 0;
 	ip_udp6(&f);
 	check_udp6(&p, dec(229, &f, f.n, &p), 0, "ipv6");
 	rc = dec(228, &f, f.n, &p);
 	CHECK(rc == FV_EFORMAT && p.key.family == 0 &&
-		  (p.flags & FV_PKT_MALFORMED),
+		      (p.flags & FV_PKT_MALFORMED),
 	      "ipv6 packet on LINKTYPE_IPV4");
 
 	/* Linux cooked v1: 16 bytes, protocol at 14; VLAN tag inside. */
@@ -618,8 +618,8 @@ static void test_ipv4(void)
 	udp(&f, 4444, 53);
 	rc = dec(228, &f, f.n, &p);
 	CHECK(rc == 0 && p.key.sport == 4444 && p.key.dport == 53 &&
-		  p.frag_id == 0xbeef &&
-		  p.flags == (FV_PKT_L3 | FV_PKT_L4 | FV_PKT_FRAG),
+		      p.frag_id == 0xbeef &&
+		      p.flags == (FV_PKT_L3 | FV_PKT_L4 | FV_PKT_FRAG),
 	      "v4 first fragment: flags %#x", p.flags);
 
 	/* A middle fragment (MF, offset 185*8): no L4, ports 0. */
@@ -628,9 +628,12 @@ static void test_ipv4(void)
 	udp(&f, 4444, 53);
 	rc = dec(228, &f, f.n, &p);
 	CHECK(rc == 0 && key4(&p, A4, B4) && p.key.proto == 17 &&
-		  p.key.sport == 0 && p.key.dport == 0 && p.frag_id == 0xbeef &&
-		  p.flags == (FV_PKT_L3 | FV_PKT_FRAG | FV_PKT_FRAG_LATER) &&
-		  p.l4_off == 0 && p.payload_off == 20 && p.payload_len == 12,
+		      p.key.sport == 0 && p.key.dport == 0 &&
+		      p.frag_id == 0xbeef &&
+		      p.flags ==
+			      (FV_PKT_L3 | FV_PKT_FRAG | FV_PKT_FRAG_LATER) &&
+		      p.l4_off == 0 && p.payload_off == 20 &&
+		      p.payload_len == 12,
 	      "v4 middle fragment: flags %#x", p.flags);
 
 	/* The last fragment (offset, no MF). */
@@ -639,7 +642,7 @@ static void test_ipv4(void)
 	tcp(&f, 1, 2, 3, 4, 5);
 	rc = dec(228, &f, f.n, &p);
 	CHECK(rc == 0 && p.key.sport == 0 && p.frag_id == 7 &&
-		  p.flags == (FV_PKT_L3 | FV_PKT_FRAG | FV_PKT_FRAG_LATER),
+		      p.flags == (FV_PKT_L3 | FV_PKT_FRAG | FV_PKT_FRAG_LATER),
 	      "v4 last fragment: flags %#x", p.flags);
 
 	/* DF alone is not a fragment. */
@@ -655,7 +658,7 @@ static void test_ipv4(void)
 	f.b[0] = 0x44;
 	rc = dec(228, &f, f.n, &p);
 	CHECK(rc == FV_EFORMAT && (p.flags & FV_PKT_MALFORMED) &&
-		  !(p.flags & FV_PKT_L3),
+		      !(p.flags & FV_PKT_L3),
 	      "ihl 4");
 
 	/* Total length below the header: addresses, no ports. */
@@ -664,7 +667,7 @@ static void test_ipv4(void)
 	fv_put_be16(f.b + 2, 19);
 	rc = dec(228, &f, f.n, &p);
 	CHECK(rc == 0 && (p.flags & FV_PKT_MALFORMED) &&
-		  !(p.flags & FV_PKT_L4) && p.key.sport == 0,
+		      !(p.flags & FV_PKT_L4) && p.key.sport == 0,
 	      "total length 19");
 
 	/* Total length 0 (TSO capture): the captured bytes count. */
@@ -690,7 +693,7 @@ static void test_ipv4(void)
 	f.b[20 + 12] = 4 << 4;
 	rc = dec(228, &f, f.n, &p);
 	CHECK(rc == 0 && p.key.sport == 22 && (p.flags & FV_PKT_MALFORMED) &&
-		  (p.flags & FV_PKT_L4),
+		      (p.flags & FV_PKT_L4),
 	      "tcp doff 4");
 
 	/* TCP data offset 15 past the datagram's end (not the capture's). */
@@ -700,7 +703,7 @@ static void test_ipv4(void)
 	zeros(&f, 60); /* trailing bytes after the IP packet */
 	rc = dec(228, &f, f.n, &p);
 	CHECK(rc == 0 && (p.flags & FV_PKT_MALFORMED) &&
-		  !(p.flags & FV_PKT_TRUNC),
+		      !(p.flags & FV_PKT_TRUNC),
 	      "tcp doff 15: flags %#x", p.flags);
 
 	/* SCTP: ports from the common header. */
@@ -713,8 +716,8 @@ static void test_ipv4(void)
 	put32(&f, 0);
 	rc = dec(228, &f, f.n, &p);
 	CHECK(rc == 0 && p.key.proto == 132 && p.key.sport == 2905 &&
-		  p.key.dport == 2906 && (p.flags & FV_PKT_L4) &&
-		  p.payload_off == 32,
+		      p.key.dport == 2906 && (p.flags & FV_PKT_L4) &&
+		      p.payload_off == 32,
 	      "sctp");
 
 	/* Tunnels are flows of the outer header: IP-in-IP, 6in4, GRE. */
@@ -726,8 +729,8 @@ static void test_ipv4(void)
 		tcp(&f, 80, 1234, 0, 0, 2);
 		rc = dec(228, &f, f.n, &p);
 		CHECK(rc == 0 && key4(&p, A4, B4) && p.key.proto == tun[i] &&
-			  p.key.sport == 0 && p.key.dport == 0 &&
-			  p.flags == FV_PKT_L3 && p.payload_off == 20,
+			      p.key.sport == 0 && p.key.dport == 0 &&
+			      p.flags == FV_PKT_L3 && p.payload_off == 20,
 		      "tunnel proto %u: flags %#x", tun[i], p.flags);
 	}
 	/* Another protocol (OSPF): key without ports. */
@@ -736,7 +739,7 @@ static void test_ipv4(void)
 	zeros(&f, 24);
 	rc = dec(228, &f, f.n, &p);
 	CHECK(rc == 0 && p.key.proto == 89 && p.flags == FV_PKT_L3 &&
-		  p.key.sport == 0,
+		      p.key.sport == 0,
 	      "ospf");
 	printf("ipv4: fragments first/middle/last, DF, IHL, total length, "
 	       "options, TCP offsets, SCTP, tunnels, other protocols\n");
@@ -759,9 +762,9 @@ static void test_ipv6(void)
 	udp(&f, 33000, 443);
 	rc = dec(229, &f, f.n, &p);
 	CHECK(rc == 0 && key6(&p, A6, B6) && p.key.proto == 17 &&
-		  p.key.sport == 33000 && p.key.dport == 443 &&
-		  p.frag_id == 0xcafef00d && p.l4_off == 56 &&
-		  p.flags == (FV_PKT_L3 | FV_PKT_L4 | FV_PKT_FRAG),
+		      p.key.sport == 33000 && p.key.dport == 443 &&
+		      p.frag_id == 0xcafef00d && p.l4_off == 56 &&
+		      p.flags == (FV_PKT_L3 | FV_PKT_L4 | FV_PKT_FRAG),
 	      "v6 hbh + first fragment: flags %#x l4 %u", p.flags, p.l4_off);
 
 	/* The same with offset 1448/8: a later fragment, ports 0. */
@@ -775,9 +778,10 @@ static void test_ipv6(void)
 	udp(&f, 33000, 443);
 	rc = dec(229, &f, f.n, &p);
 	CHECK(rc == 0 && p.key.proto == 17 && p.key.sport == 0 &&
-		  p.key.dport == 0 && p.frag_id == 0xcafef00d &&
-		  p.flags == (FV_PKT_L3 | FV_PKT_FRAG | FV_PKT_FRAG_LATER) &&
-		  p.payload_off == 56,
+		      p.key.dport == 0 && p.frag_id == 0xcafef00d &&
+		      p.flags ==
+			      (FV_PKT_L3 | FV_PKT_FRAG | FV_PKT_FRAG_LATER) &&
+		      p.payload_off == 56,
 	      "v6 later fragment: flags %#x", p.flags);
 
 	/* An atomic fragment (offset 0, M 0) is a whole packet. */
@@ -790,7 +794,7 @@ static void test_ipv6(void)
 	tcp(&f, 80, 50505, 1, 1, 0x10);
 	rc = dec(229, &f, f.n, &p);
 	CHECK(rc == 0 && p.key.sport == 80 && p.key.proto == 6 &&
-		  p.flags == (FV_PKT_L3 | FV_PKT_L4) && p.frag_id == 0,
+		      p.flags == (FV_PKT_L3 | FV_PKT_L4) && p.frag_id == 0,
 	      "v6 atomic fragment: flags %#x", p.flags);
 
 	/* A routing header: the key keeps the header's destination. */
@@ -817,7 +821,7 @@ static void test_ipv6(void)
 	tcp(&f, 500, 501, 0, 0, 2);
 	rc = dec(229, &f, f.n, &p);
 	CHECK(rc == 0 && p.key.proto == 6 && p.key.sport == 500 &&
-		  p.l4_off == 64,
+		      p.l4_off == 64,
 	      "v6 dstopts + ah: l4 %u", p.l4_off);
 
 	/* ESP and no-next-header: a key without ports. */
@@ -845,11 +849,11 @@ static void test_ipv6(void)
 		rc = dec(229, &f, f.n, &p);
 		if (k == 16)
 			CHECK(rc == 0 && p.key.sport == 1 &&
-				  !(p.flags & FV_PKT_MALFORMED),
+				      !(p.flags & FV_PKT_MALFORMED),
 			      "16 extension headers");
 		else
 			CHECK(rc == 0 && p.key.sport == 0 &&
-				  (p.flags & FV_PKT_MALFORMED),
+				      (p.flags & FV_PKT_MALFORMED),
 			      "17 extension headers");
 	}
 
@@ -878,7 +882,7 @@ static void test_ipv6(void)
 	ip_udp6(&f);
 	rc = dec(229, &f, f.n, &p);
 	CHECK(rc == 0 && key6(&p, A6, B6) && p.key.proto == 41 &&
-		  p.flags == FV_PKT_L3,
+		      p.flags == FV_PKT_L3,
 	      "6in6");
 	printf("ipv6: hop-by-hop, fragments first/later/atomic, routing, "
 	       "dstopts, AH, ESP, no-next, 16/17 headers, truncation, 6in6\n");
@@ -900,11 +904,11 @@ static void test_icmp(void)
 	icmp(&f, 0, 0, 0x1d2e, 1);
 	CHECK(rc == 0 && dec(228, &f, f.n, &rep) == 0, "echo rc");
 	CHECK(req.key.sport == 0x1d2e && req.key.dport == 0x1d2e &&
-		  rep.key.sport == 0x1d2e && rep.key.dport == 0x1d2e,
+		      rep.key.sport == 0x1d2e && rep.key.dport == 0x1d2e,
 	      "echo ports %u/%u %u/%u", req.key.sport, req.key.dport,
 	      rep.key.sport, rep.key.dport);
 	CHECK(req.icmp_type == 8 && rep.icmp_type == 0 && req.icmp_code == 0 &&
-		  (req.flags & FV_PKT_L4) && req.payload_off == 28,
+		      (req.flags & FV_PKT_L4) && req.payload_off == 28,
 	      "echo type/code");
 	CHECK(key4(&req, A4, B4) && key4(&rep, B4, A4), "echo addresses");
 
@@ -913,7 +917,7 @@ static void test_icmp(void)
 	ipv4(&f, 1, A4, B4, 12, 0, 1);
 	icmp(&f, 13, 0, 77, 1);
 	CHECK(dec(228, &f, f.n, &p) == 0 && p.key.sport == 77 &&
-		  p.key.dport == 77,
+		      p.key.dport == 77,
 	      "timestamp");
 
 	/* Port unreachable quoting IPv4/UDP: an ICMP flow between the
@@ -931,8 +935,9 @@ static void test_icmp(void)
 	put16(&f, 0);
 	rc = dec(228, &f, f.n, &p);
 	CHECK(rc == 0 && key4(&p, B4, A4) && p.key.proto == 1 &&
-		  p.key.sport == (3 << 8 | 3) && p.key.dport == (3 << 8 | 3) &&
-		  p.icmp_type == 3 && p.icmp_code == 3,
+		      p.key.sport == (3 << 8 | 3) &&
+		      p.key.dport == (3 << 8 | 3) && p.icmp_type == 3 &&
+		      p.icmp_code == 3,
 	      "icmp error: proto %u ports %u %u", p.key.proto, p.key.sport,
 	      p.key.dport);
 
@@ -945,15 +950,15 @@ static void test_icmp(void)
 	ipv6(&f, 58, B6, A6, 12);
 	icmp(&f, 129, 0, 0x4242, 9);
 	CHECK(rc == 0 && dec(229, &f, f.n, &rep) == 0 &&
-		  req.key.sport == 0x4242 && rep.key.dport == 0x4242 &&
-		  req.icmp_type == 128 && rep.icmp_type == 129,
+		      req.key.sport == 0x4242 && rep.key.dport == 0x4242 &&
+		      req.icmp_type == 128 && rep.icmp_type == 129,
 	      "icmpv6 echo");
 	f.n = 0;
 	ipv6(&f, 58, A6, B6, 24);
 	icmp(&f, 135, 0, 0, 0);
 	zeros(&f, 12);
 	CHECK(dec(229, &f, f.n, &p) == 0 && p.key.sport == 135 << 8 &&
-		  p.key.dport == 135 << 8,
+		      p.key.dport == 135 << 8,
 	      "icmpv6 ns");
 
 	/* ICMP shorter than 8 bytes: truncated, no ports. */
@@ -962,7 +967,7 @@ static void test_icmp(void)
 	icmp(&f, 8, 0, 5, 5);
 	rc = dec(228, &f, 20 + 6, &p);
 	CHECK(rc == 0 && (p.flags & FV_PKT_TRUNC) && !(p.flags & FV_PKT_L4) &&
-		  p.key.sport == 0,
+		      p.key.sport == 0,
 	      "icmp truncated");
 	printf("icmp: echo both ways, timestamp, error quoting UDP, ICMPv6 "
 	       "echo/NS, truncated\n");
@@ -1194,34 +1199,34 @@ enum {
 };
 
 static const char *const tfields[T_NFIELDS] = {
-    "frame.number",
-    "frame.protocols",
-    "ip.src",
-    "ip.dst",
-    "ip.proto",
-    "ip.flags.mf",
-    "ip.frag_offset",
-    "ip.id",
-    "ipv6.src",
-    "ipv6.dst",
-    "ipv6.nxt",
-    "ipv6.fraghdr.offset",
-    "ipv6.fraghdr.more",
-    "ipv6.fraghdr.ident",
-    "tcp.srcport",
-    "tcp.dstport",
-    "udp.srcport",
-    "udp.dstport",
-    "sctp.srcport",
-    "sctp.dstport",
-    "icmp.type",
-    "icmp.code",
-    "icmp.ident",
-    "icmpv6.type",
-    "icmpv6.code",
-    "icmpv6.echo.identifier",
-    "vlan.id",
-    "ieee8021ad.id",
+	"frame.number",
+	"frame.protocols",
+	"ip.src",
+	"ip.dst",
+	"ip.proto",
+	"ip.flags.mf",
+	"ip.frag_offset",
+	"ip.id",
+	"ipv6.src",
+	"ipv6.dst",
+	"ipv6.nxt",
+	"ipv6.fraghdr.offset",
+	"ipv6.fraghdr.more",
+	"ipv6.fraghdr.ident",
+	"tcp.srcport",
+	"tcp.dstport",
+	"udp.srcport",
+	"udp.dstport",
+	"sctp.srcport",
+	"sctp.dstport",
+	"icmp.type",
+	"icmp.code",
+	"icmp.ident",
+	"icmpv6.type",
+	"icmpv6.code",
+	"icmpv6.echo.identifier",
+	"vlan.id",
+	"ieee8021ad.id",
 };
 
 /* Reasons a frame may differ from tshark on purpose. */
@@ -1233,9 +1238,9 @@ enum {
 };
 
 static const char *const reason_name[R_NREASONS] = {
-    "link type not decoded (802.11, radiotap, user)",
-    "encapsulation before IP not decoded",
-    "transport header truncated/malformed (tshark shows ports)",
+	"link type not decoded (802.11, radiotap, user)",
+	"encapsulation before IP not decoded",
+	"transport header truncated/malformed (tshark shows ports)",
 };
 
 static int supported_lt(int lt)
@@ -1262,8 +1267,9 @@ static int supported_lt(int lt)
 static int known_layer(const char *t)
 {
 	static const char *const ok[] = {
-	    "eth",  "ethertype", "vlan", "mpls", "pppoes",     "ppp",	"sll",
-	    "null", "nflog",	 "raw",	 "llc",	 "ieee8021ad", "frame", NULL,
+		"eth", "ethertype",  "vlan",  "mpls",  "pppoes",
+		"ppp", "sll",	     "null",  "nflog", "raw",
+		"llc", "ieee8021ad", "frame", NULL,
 	};
 
 	for (int i = 0; ok[i]; i++)
@@ -1504,9 +1510,8 @@ static int test_corpus(const char *corpus)
 	for (i = 0; i < fl.n; i++) {
 		if (decode_file(fl.v[i], (uint32_t)used.n, &rs, &n)) {
 			unread++;
-			printf(
-			    "corpus: libpcap cannot read all of %s, left out\n",
-			    fl.v[i]);
+			printf("corpus: libpcap cannot read all of %s, left out\n",
+			       fl.v[i]);
 			continue;
 		}
 		files_add(&used, fl.v[i]);
@@ -1641,8 +1646,9 @@ int main(void)
 	test_malformed(corpus);
 	rc = test_corpus(corpus);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	printf("time: %.1f s\n", (double)(t1.tv_sec - t0.tv_sec) +
-				     (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	printf("time: %.1f s\n",
+	       (double)(t1.tv_sec - t0.tv_sec) +
+		       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	if (failed) {
 		printf("%d checks failed\n", failed);
 		return 1;

@@ -13,17 +13,17 @@
 
 static int failed;
 
-#define CHECK(cond, ...)                                                     \
-	do {                                                                 \
-		if (!(cond)) {                                               \
-			failed++;                                            \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-			fprintf(stderr, __VA_ARGS__);                        \
-			fputc('\n', stderr);                                 \
-		}                                                            \
+#define CHECK(cond, ...)                                                       \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			failed++;                                              \
+			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);   \
+			fprintf(stderr, __VA_ARGS__);                          \
+			fputc('\n', stderr);                                   \
+		}                                                              \
 	} while (0)
 
-#define SEC 1000000000ull
+#define SEC    1000000000ull
 #define MAXREC 4096
 
 /* What the sink received. */
@@ -48,8 +48,8 @@ static int on_record(void *arg, const struct fv_flow *f)
 	return 0;
 }
 
-static int on_places(void *arg, uint64_t id, uint32_t part,
-		     const uint8_t *enc, uint32_t len)
+static int on_places(void *arg, uint64_t id, uint32_t part, const uint8_t *enc,
+		     uint32_t len)
 {
 	struct sinkbuf *s = arg;
 
@@ -78,7 +78,7 @@ static struct fv_flow_opts opts(void)
 static struct fv_flow_table *mk(struct sinkbuf *s, struct fv_flow_opts o,
 				uint64_t *next)
 {
-	struct fv_flow_sink sink = { on_record, on_places, s };
+	struct fv_flow_sink sink = {on_record, on_places, s};
 	struct fv_flow_table *t = NULL;
 
 	memset(s, 0, sizeof(*s));
@@ -142,9 +142,11 @@ static void test_tcp_basic(void)
 	const struct fv_flow *r;
 
 	id = feed(t, pkt4(A, 40000, B, 443, 6, 0x02), 1 * SEC, 74, 1);
-	CHECK(feed(t, pkt4(B, 443, A, 40000, 6, 0x12), 1 * SEC + 5, 74, 1) == id,
+	CHECK(feed(t, pkt4(B, 443, A, 40000, 6, 0x12), 1 * SEC + 5, 74, 1) ==
+		      id,
 	      "syn-ack same flow");
-	CHECK(feed(t, pkt4(A, 40000, B, 443, 6, 0x10), 1 * SEC + 9, 66, 1) == id,
+	CHECK(feed(t, pkt4(A, 40000, B, 443, 6, 0x10), 1 * SEC + 9, 66, 1) ==
+		      id,
 	      "ack same flow");
 	feed(t, pkt4(A, 40000, B, 443, 6, 0x18), 2 * SEC, 600, 2);
 	feed(t, pkt4(B, 443, A, 40000, 6, 0x11), 3 * SEC, 66, 2);
@@ -179,8 +181,8 @@ static void test_tcp_basic(void)
 		for (int k = 0; k < 4; k++)
 			o += fv_varint_get(s->pl[0].enc + o, s->pl[0].len - o,
 					   &v[k]);
-		CHECK(o == s->pl[0].len && v[0] == 1 && v[1] == 3 && v[2] == 1 &&
-			      v[3] == 4,
+		CHECK(o == s->pl[0].len && v[0] == 1 && v[1] == 3 &&
+			      v[2] == 1 && v[3] == 4,
 		      "runs %llu %llu %llu %llu", (unsigned long long)v[0],
 		      (unsigned long long)v[1], (unsigned long long)v[2],
 		      (unsigned long long)v[3]);
@@ -231,8 +233,8 @@ static void test_reuse_idle_active(void)
 	      "udp idle record");
 	/* Active timeout: a checkpoint with the same id, then the rest. */
 	for (int i = 0; i < 300; i++)
-		feed(t, pkt4(A, 2000, B, 22, 6, 0x10), 200 * SEC + (uint64_t)i * SEC,
-		     100, 10 + (uint64_t)i / 7);
+		feed(t, pkt4(A, 2000, B, 22, 6, 0x10),
+		     200 * SEC + (uint64_t)i * SEC, 100, 10 + (uint64_t)i / 7);
 	fv_flow_flush(t, FV_END_EOF);
 	r = NULL;
 	for (int i = 0; i < s->nrec; i++)
@@ -320,8 +322,8 @@ static void test_random_model(void)
 		r = (uint32_t)(st >> 33);
 		k = r % N;
 		if (r & 0x100000)
-			p = pkt4(0x0a010000 + k, (uint16_t)(1024 + k), 0x0a020000,
-				 53, 17, 0);
+			p = pkt4(0x0a010000 + k, (uint16_t)(1024 + k),
+				 0x0a020000, 53, 17, 0);
 		else
 			p = pkt4(0x0a020000, 53, 0x0a010000 + k,
 				 (uint16_t)(1024 + k), 17, 0);

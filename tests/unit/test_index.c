@@ -136,11 +136,11 @@ static void test_record(void)
 	CHECK(b[24] == 0x10 && b[39] == 0x1f && b[40] == 0x30 && b[55] == 0x3f,
 	      "addresses");
 	CHECK(b[56] == 0x28 && b[64] == 0x38 && b[72] == 0x48 &&
-		  b[80] == 0x58 && b[88] == 0x68 && b[96] == 0x78 &&
-		  b[103] == 0x71,
+		      b[80] == 0x58 && b[88] == 0x68 && b[96] == 0x78 &&
+		      b[103] == 0x71,
 	      "times and counters LE");
 	CHECK(b[104] == 0x81 && b[105] == 0x82 && b[106] == 0x83 &&
-		  b[107] == 0x84 && b[108] == FV_END_RST && b[109] == 0x86,
+		      b[107] == 0x84 && b[108] == FV_END_RST && b[109] == 0x86,
 	      "single bytes");
 	CHECK(b[110] == 0 && b[111] == 0, "pad");
 	CHECK(b[112] == 0x90 && b[115] == 0x8d, "places_parts LE");
@@ -237,10 +237,10 @@ struct want {
 
 static bool want_match(const struct want *w, const struct fv_flow *f)
 {
-	bool s =
-	    f->key.family == w->family && !memcmp(f->key.saddr, w->addr, 16);
-	bool d =
-	    f->key.family == w->family && !memcmp(f->key.daddr, w->addr, 16);
+	bool s = f->key.family == w->family &&
+		 !memcmp(f->key.saddr, w->addr, 16);
+	bool d = f->key.family == w->family &&
+		 !memcmp(f->key.daddr, w->addr, 16);
 	bool p = f->key.sport == w->port || f->key.dport == w->port;
 
 	switch (w->kind) {
@@ -358,11 +358,10 @@ static void check_query(struct fv_index *ix, struct big *b, uint64_t since,
 		if (r.v[i].first != b->want[i].first ||
 		    r.v[i].id != b->want[i].id)
 			break;
-	CHECK(
-	    r.n == nw && i == nw,
-	    "query '%s' [%llu, %llu]: %zu results, want %zu, first diff at %zu",
-	    expr, (unsigned long long)since, (unsigned long long)until, r.n, nw,
-	    i);
+	CHECK(r.n == nw && i == nw,
+	      "query '%s' [%llu, %llu]: %zu results, want %zu, first diff at %zu",
+	      expr, (unsigned long long)since, (unsigned long long)until, r.n,
+	      nw, i);
 	b->queries++;
 	b->results += (unsigned)r.n;
 	free(r.v);
@@ -395,8 +394,8 @@ static void make_flows(struct big *b, uint64_t *seed, uint8_t v4[][16],
 		} else {
 			f->key.proto = r < 60 ? 6 : 17;
 			f->key.sport = (uint16_t)(1024 + rnd(seed) % 64000);
-			f->key.dport =
-			    r < 5 ? f->key.sport : ports[rnd(seed) % nports];
+			f->key.dport = r < 5 ? f->key.sport
+					     : ports[rnd(seed) % nports];
 		}
 		f->key.vlan = (uint16_t)(rnd(seed) % 4);
 		/* Some flows share a whole second, to tie on first_ns. */
@@ -535,7 +534,7 @@ static void test_big(const char *dir)
 	CHECK(err == 0 && st.flows == b.n && st.places == 0 && st.blocks == 0,
 	      "stats: %llu flows", (unsigned long long)st.flows);
 	CHECK(st.used_bytes > 0 && st.used_bytes % 4096 == 0 &&
-		  st.file_bytes >= st.used_bytes,
+		      st.file_bytes >= st.used_bytes,
 	      "stats: used %llu file %llu", (unsigned long long)st.used_bytes,
 	      (unsigned long long)st.file_bytes);
 	printf("big: index %.1f MB used, data.mdb %.1f MB (%.0f B/flow)\n",
@@ -547,15 +546,15 @@ static void test_big(const char *dir)
 	w.kind = W_ALL;
 	{
 		uint64_t win[][2] = {
-		    {0, UINT64_MAX},
-		    {T0 + 1800 * SEC, T0 + 1810 * SEC},
-		    {T0 + 100 * SEC, T0 + 100 * SEC},
-		    {T0 + 50 * SEC, T0 + 50 * SEC}, /* a tie second */
-		    {T0 + 3500 * SEC, UINT64_MAX},
-		    {0, T0 + 5 * SEC},
-		    {T0 + 3600 * SEC, T0 + 5400 * SEC}, /* long ones */
-		    {0, T0 - 1},
-		    {T0 + 9000 * SEC, UINT64_MAX},
+			{0, UINT64_MAX},
+			{T0 + 1800 * SEC, T0 + 1810 * SEC},
+			{T0 + 100 * SEC, T0 + 100 * SEC},
+			{T0 + 50 * SEC, T0 + 50 * SEC}, /* a tie second */
+			{T0 + 3500 * SEC, UINT64_MAX},
+			{0, T0 + 5 * SEC},
+			{T0 + 3600 * SEC, T0 + 5400 * SEC}, /* long ones */
+			{0, T0 - 1},
+			{T0 + 9000 * SEC, UINT64_MAX},
 		};
 		for (size_t i = 0; i < sizeof(win) / sizeof(win[0]); i++)
 			check_query(ix, &b, win[i][0], win[i][1], &w);
@@ -591,9 +590,9 @@ static void test_big(const char *dir)
 		struct fv_filter_plan pl;
 		unsigned q0 = b.queries;
 		uint64_t win[][2] = {
-		    {0, UINT64_MAX},
-		    {T0 + 1000 * SEC, T0 + 1300 * SEC},
-		    {T0 + 2500 * SEC, T0 + 2500 * SEC},
+			{0, UINT64_MAX},
+			{T0 + 1000 * SEC, T0 + 1300 * SEC},
+			{T0 + 2500 * SEC, T0 + 2500 * SEC},
 		};
 
 		/* The plans the index relies on. */
@@ -601,7 +600,8 @@ static void test_big(const char *dir)
 		      "compile host");
 		fv_filter_plan(filt, &pl);
 		CHECK(pl.kind == FV_PLAN_HOST && pl.family == 4 &&
-			  pl.addr[0] == 10 && pl.addr[3] == 7 && !pl.addr[4],
+			      pl.addr[0] == 10 && pl.addr[3] == 7 &&
+			      !pl.addr[4],
 		      "plan host: kind %d family %u", pl.kind, pl.family);
 		fv_filter_free(filt);
 		CHECK(fv_filter_compile("port 443", &filt, &fe) == 0,
@@ -688,9 +688,9 @@ static void test_big(const char *dir)
 			const struct fv_flow *g = &b.fl[i];
 
 			nhost += memcmp(g->key.saddr, g->key.daddr, 16) ? 2 : 1;
-			nport +=
-			    (g->key.sport != 0) +
-			    (g->key.dport != 0 && g->key.dport != g->key.sport);
+			nport += (g->key.sport != 0) +
+				 (g->key.dport != 0 &&
+				  g->key.dport != g->key.sport);
 		}
 		rc = mdb_env_create(&env);
 		mdb_env_set_maxdbs(env, 8);
@@ -708,19 +708,20 @@ static void test_big(const char *dir)
 			nbh = ms.ms_entries;
 			mdb_stat(txn, bp, &ms);
 			nbp = ms.ms_entries;
-			CHECK(
-			    nbt == b.n && nbh == nhost && nbp == nport,
-			    "entries: bytime %llu/%zu byhost %llu/%llu "
-			    "byport %llu/%llu",
-			    (unsigned long long)nbt, b.n,
-			    (unsigned long long)nbh, (unsigned long long)nhost,
-			    (unsigned long long)nbp, (unsigned long long)nport);
+			CHECK(nbt == b.n && nbh == nhost && nbp == nport,
+			      "entries: bytime %llu/%zu byhost %llu/%llu "
+			      "byport %llu/%llu",
+			      (unsigned long long)nbt, b.n,
+			      (unsigned long long)nbh,
+			      (unsigned long long)nhost,
+			      (unsigned long long)nbp,
+			      (unsigned long long)nport);
 			/* byhost key of the server address, by hand. */
 			k[0] = f->key.family;
 			memcpy(k + 1, f->key.daddr, 16);
 			for (int i = 0; i < 8; i++) {
 				k[17 + i] =
-				    (uint8_t)(f->first_ns >> (56 - 8 * i));
+					(uint8_t)(f->first_ns >> (56 - 8 * i));
 				k[25 + i] = (uint8_t)(f->id >> (56 - 8 * i));
 			}
 			key.mv_data = k;
@@ -744,9 +745,9 @@ static void test_big(const char *dir)
 			key.mv_size = 8;
 			rc = mdb_get(txn, fd, &key, &val);
 			CHECK(rc == 0 && val.mv_size == FV_FLOW_REC_LEN &&
-				  ((uint8_t *)val.mv_data)[0] == 1 &&
-				  ((uint8_t *)val.mv_data)[16] ==
-				      (uint8_t)f->id,
+				      ((uint8_t *)val.mv_data)[0] == 1 &&
+				      ((uint8_t *)val.mv_data)[16] ==
+					      (uint8_t)f->id,
 			      "flow value by hand");
 			mdb_txn_abort(txn);
 		}
@@ -852,8 +853,8 @@ static void test_places(struct fv_index *ix)
 
 	/* 30 runs over 3 chunks of 10; refs grow; deltas restart per chunk. */
 	for (i = 0; i < 30; i++) {
-		want[i].ref =
-		    fv_ref_make(3, (uint32_t)(1000 + i), (uint32_t)(i * 256));
+		want[i].ref = fv_ref_make(3, (uint32_t)(1000 + i),
+					  (uint32_t)(i * 256));
 		want[i].count = (uint32_t)(1 + i * 1000);
 	}
 	for (size_t c = 0; c < 3; c++) {
@@ -985,12 +986,12 @@ static void test_blocks(struct fv_index *ix)
 
 	{
 		uint64_t win[][2] = {
-		    {0, UINT64_MAX},
-		    {T0 + 100 * SEC, T0 + 100 * SEC},
-		    {T0 + 1000 * SEC, T0 + 1100 * SEC},
-		    {0, T0},
-		    {T0 + 30000 * SEC, UINT64_MAX},
-		    {T0 + 7 * SEC, T0 + 6 * SEC},
+			{0, UINT64_MAX},
+			{T0 + 100 * SEC, T0 + 100 * SEC},
+			{T0 + 1000 * SEC, T0 + 1100 * SEC},
+			{0, T0},
+			{T0 + 30000 * SEC, UINT64_MAX},
+			{T0 + 7 * SEC, T0 + 6 * SEC},
 		};
 		for (size_t q = 0; q < sizeof(win) / sizeof(win[0]); q++) {
 			uint64_t s = win[q][0], u = win[q][1];
@@ -1005,7 +1006,7 @@ static void test_blocks(struct fv_index *ix)
 			err = fv_index_blocks(ix, s, u, on_block, &got);
 			tm = fv_now_mono_ns() - tm;
 			CHECK(err == 0 && got.n == nw &&
-				  !memcmp(got.v, want, nw * sizeof(*want)),
+				      !memcmp(got.v, want, nw * sizeof(*want)),
 			      "blocks window %zu: %zu, want %zu", q, got.n, nw);
 			if (q == 0)
 				printf("blocks: full scan of %zu: %.2f ms\n",
@@ -1061,19 +1062,19 @@ static void test_meta(struct fv_index *ix)
 	CHECK(fv_index_get_u64(ix, "packets", &v) == 0 && v == 1012,
 	      "counter after abort and commit: %llu", (unsigned long long)v);
 	CHECK(fv_index_get_meta(ix, "iface.0", buf, sizeof(buf), &n) == 0 &&
-		  n == 4 && !memcmp(buf, "eth0", 4),
+		      n == 4 && !memcmp(buf, "eth0", 4),
 	      "meta bytes");
 	CHECK(fv_index_get_meta(ix, "iface.0", buf, 2, &n) == -ENOBUFS &&
-		  n == 4,
+		      n == 4,
 	      "meta too small");
 	CHECK(fv_index_get_meta(ix, "empty", buf, sizeof(buf), &n) == 0 &&
-		  n == 0,
+		      n == 0,
 	      "empty meta");
 	CHECK(fv_index_get_u64(ix, "iface.0", &v) == FV_EFORMAT,
 	      "u64 of 4 bytes");
 	CHECK(fv_index_get_u64(ix, "nothing", &v) == FV_ENOTFOUND, "missing");
 	CHECK(fv_index_get_flow(ix, 999999999, &(struct fv_flow){0}) ==
-		  FV_ENOTFOUND,
+		      FV_ENOTFOUND,
 	      "missing flow");
 	printf("meta: put/get, add_u64 across txns and aborts checked\n");
 }
@@ -1274,7 +1275,7 @@ static void test_errors(const char *base)
 	CHECK(fv_index_open(&ix, dir, FV_INDEX_RDONLY, 0) == -ENOENT,
 	      "missing index, read-only");
 	CHECK(fv_index_open(&ix, dir, FV_INDEX_RDONLY | FV_INDEX_CREATE, 0) ==
-		  -EINVAL,
+		      -EINVAL,
 	      "rdonly + create");
 
 	/* A 1 MiB map fills up: FV_EFULL with LMDB's text kept. */

@@ -15,16 +15,16 @@
 
 static int failed;
 
-#define CHECK(cond, ...)                                                     \
-	do {                                                                 \
-		if (!(cond)) {                                               \
-			if (failed++ < 20) {                                 \
-				fprintf(stderr, "FAIL %s:%d: ", __FILE__,    \
-					__LINE__);                           \
-				fprintf(stderr, __VA_ARGS__);                \
-				fputc('\n', stderr);                         \
-			}                                                    \
-		}                                                            \
+#define CHECK(cond, ...)                                                       \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			if (failed++ < 20) {                                   \
+				fprintf(stderr, "FAIL %s:%d: ", __FILE__,      \
+					__LINE__);                             \
+				fprintf(stderr, __VA_ARGS__);                  \
+				fputc('\n', stderr);                           \
+			}                                                      \
+		}                                                              \
 	} while (0)
 
 #define MIB (1u << 20)
@@ -140,7 +140,9 @@ static uint64_t verify(struct fv_seg_reader *rd, const fv_ref *refs,
 		}
 		/* Skip records of this block written before 'from'. */
 		while (fv_block_next(&blk, &off, &rec, &f) == 1) {
-			uint64_t want = (rec.ts_ns - 1000000000ull * 1700000000 - 7) / 1000;
+			uint64_t want =
+				(rec.ts_ns - 1000000000ull * 1700000000 - 7) /
+				1000;
 
 			if (want < from)
 				continue;
@@ -183,11 +185,13 @@ static void test_roundtrip(const char *dir)
 	CHECK(fv_ring_sync(r) == 0, "sync");
 	CHECK(fv_ring_close(r) == 0, "close");
 	for (int i = 1; i < s->n; i++)
-		CHECK(s->v[i].seq == s->v[i - 1].seq + 1 && s->v[i].ref > s->v[i - 1].ref,
+		CHECK(s->v[i].seq == s->v[i - 1].seq + 1 &&
+			      s->v[i].ref > s->v[i - 1].ref,
 		      "sealed in order");
 	for (uint64_t i = 1; i < N; i++)
 		CHECK(refs[i] >= refs[i - 1], "refs non-decreasing");
-	CHECK(s->n > 0 && s->v[s->n - 1].ref == refs[N - 1], "last block sealed");
+	CHECK(s->n > 0 && s->v[s->n - 1].ref == refs[N - 1],
+	      "last block sealed");
 	{
 		uint64_t sum = 0;
 
@@ -199,7 +203,8 @@ static void test_roundtrip(const char *dir)
 	got = verify(rd, refs, 0, N);
 	CHECK(got == N, "read back %llu of %d", (unsigned long long)got, N);
 	fv_seg_reader_close(rd);
-	printf("roundtrip: %d records in %d blocks read back exactly\n", N, s->n);
+	printf("roundtrip: %d records in %d blocks read back exactly\n", N,
+	       s->n);
 	free(s);
 }
 
@@ -224,7 +229,8 @@ static void test_reopen_and_wrap(const char *dir)
 	      "reopen starts a new generation");
 	for (int i = 0; i < s->n; i++)
 		if (fv_ref_gen(s->v[i].ref) == fv_ref_gen(refs[200])) {
-			CHECK(s->v[i].seq == seq_before + 1, "seq continues: %llu",
+			CHECK(s->v[i].seq == seq_before + 1,
+			      "seq continues: %llu",
 			      (unsigned long long)s->v[i].seq);
 			break;
 		}
@@ -237,7 +243,7 @@ static void test_reopen_and_wrap(const char *dir)
 	for (int i = 1; i < s->nrec; i++)
 		CHECK(s->recycled[i] == s->recycled[i - 1] + 1,
 		      "recycled generations in order");
-	CHECK(fv_seg_read_block(rd, refs[0], &(struct fv_block){ 0 }) ==
+	CHECK(fv_seg_read_block(rd, refs[0], &(struct fv_block){0}) ==
 		      FV_EEXPIRED,
 	      "oldest ref expired");
 	for (uint64_t i = 0; i < N; i += 97) {
@@ -320,7 +326,7 @@ static void throughput(const char *dir)
 {
 	struct sealed *s = calloc(1, sizeof(*s));
 	struct fv_ring *r = open_ring(dir, 256 * MIB, 8, s);
-	struct fv_rec rec = { .caplen = 1500, .origlen = 1500, .flow_id = 1 };
+	struct fv_rec rec = {.caplen = 1500, .origlen = 1500, .flow_id = 1};
 	uint64_t t0 = fv_now_mono_ns(), n = (512ull * MIB) / 1536;
 	fv_ref ref;
 	double secs;
