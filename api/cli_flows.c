@@ -245,6 +245,7 @@ int fv_cli_flows(int argc, char **argv)
 		fv_cli_err("flows", "%s", fv_strerror(err));
 	} else {
 		rc = FV_EXIT_OK;
+		fflush(l.out);
 		if (l.fmt == FV_FMT_TABLE)
 			fprintf(stderr, "%" PRIu64 " flows\n", l.printed);
 	}
