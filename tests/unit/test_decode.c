@@ -29,17 +29,7 @@
 #include "capture/decode.h"
 #include "common/fv.h"
 
-static int failed;
-
-#define CHECK(cond, ...)                                                       \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			failed++;                                              \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);   \
-			fprintf(stderr, __VA_ARGS__);                          \
-			fputc('\n', stderr);                                   \
-		}                                                              \
-	} while (0)
+#include "tests/unit/check.h"
 
 /* ---- frame builder ------------------------------------------------ */
 

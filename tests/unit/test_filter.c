@@ -14,19 +14,7 @@
 #include "common/fv.h"
 #include "index/filter.h"
 
-static int failed;
-static int checks;
-
-#define CHECK(cond, ...)                                                       \
-	do {                                                                   \
-		checks++;                                                      \
-		if (!(cond)) {                                                 \
-			failed++;                                              \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);   \
-			fprintf(stderr, __VA_ARGS__);                          \
-			fputc('\n', stderr);                                   \
-		}                                                              \
-	} while (0)
+#include "tests/unit/check.h"
 
 #define NSEC 1000000000ULL
 

@@ -11,17 +11,7 @@
 #include "capture/flow.h"
 #include "common/fv.h"
 
-static int failed;
-
-#define CHECK(cond, ...)                                                       \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			failed++;                                              \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);   \
-			fprintf(stderr, __VA_ARGS__);                          \
-			fputc('\n', stderr);                                   \
-		}                                                              \
-	} while (0)
+#include "tests/unit/check.h"
 
 #define SEC    1000000000ull
 #define MAXREC 4096

@@ -27,17 +27,7 @@
 #include "index/filter.h"
 #include "index/index.h"
 
-static int failed;
-
-#define CHECK(cond, ...)                                                       \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			failed++;                                              \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);   \
-			fprintf(stderr, __VA_ARGS__);                          \
-			fputc('\n', stderr);                                   \
-		}                                                              \
-	} while (0)
+#include "tests/unit/check.h"
 
 #define NFLOWS 100000
 #define BATCH  10000

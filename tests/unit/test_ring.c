@@ -13,19 +13,7 @@
 #include "common/fv.h"
 #include "storage/storage.h"
 
-static int failed;
-
-#define CHECK(cond, ...)                                                       \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			if (failed++ < 20) {                                   \
-				fprintf(stderr, "FAIL %s:%d: ", __FILE__,      \
-					__LINE__);                             \
-				fprintf(stderr, __VA_ARGS__);                  \
-				fputc('\n', stderr);                           \
-			}                                                      \
-		}                                                              \
-	} while (0)
+#include "tests/unit/check.h"
 
 #define MIB (1u << 20)
 
