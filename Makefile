@@ -111,7 +111,6 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-SAMPLE ?= $(firstword $(wildcard ../shared/corpus/mixed/echo-connections.pcap))
 run: deps
 	$(MAKE) all
 	tools/run-demo.sh $(BUILD)
