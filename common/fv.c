@@ -42,6 +42,8 @@ const char *fv_strerror(int err)
 		return "input cut short";
 	case FV_EUSAGE:
 		return "bad argument";
+	case FV_EUNSUPPORTED:
+		return "not supported by this build or system";
 	}
 	if (err < 0 && err > -FV_E_BASE)
 		return strerror(-err);

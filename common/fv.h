@@ -32,6 +32,7 @@ enum fv_error {
 	FV_EPCAP = -(FV_E_BASE + 11),	 /* libpcap failed (detail in errbuf) */
 	FV_ETRUNC = -(FV_E_BASE + 12),	 /* input ended in the middle of data */
 	FV_EUSAGE = -(FV_E_BASE + 13),	 /* bad argument from the user */
+	FV_EUNSUPPORTED = -(FV_E_BASE + 14), /* not built in / not here */
 };
 
 /* Returns a static string naming err (negative errno or FV_E*). */
