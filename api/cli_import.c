@@ -139,8 +139,8 @@ static int import_file(struct import *im, const char *path)
 	}
 	while ((rc = fv_capfile_next(cf, &p, errbuf)) == 1) {
 		struct fv_rec rec;
+		struct fv_place pl;
 		uint64_t id;
-		fv_ref ref;
 		int iface;
 
 		if (p.iface >= FV_MAX_IFACES) {
@@ -176,11 +176,11 @@ static int import_file(struct import *im, const char *path)
 		rec.origlen = p.origlen;
 		rec.iface = (uint16_t)iface;
 		rec.flags = pkt.key.family ? 0 : FV_REC_UNDECODED;
-		rec.reserved = 0;
-		err = fv_ring_append(im->ring, &rec, p.data, &ref);
+		fv_flow_last_place(im->flows, id, &pl.ref, &pl.off);
+		err = fv_ring_append(im->ring, &rec, p.data, &pl);
 		if (err)
 			goto out;
-		err = fv_flow_place(im->flows, id, ref);
+		err = fv_flow_place(im->flows, id, pl.ref, pl.off);
 		if (err)
 			goto out;
 		im->packets++;

@@ -1,72 +1,47 @@
 /*
- * extract.c - flow id -> place runs -> blocks -> the flow's records.
+ * extract.c - flow id -> place runs -> the flow's records, read along
+ * each block's per-flow chain (only the flow's own bytes are read).
+ *
+ * The runs are collected first and the index's read transaction ends
+ * before any packet is read: a slow reader (a download) never holds an
+ * LMDB snapshot open. Then every block of the flow is announced to the
+ * kernel (readahead), so on a cold cache the blocks are read in parallel
+ * rather than one record's page at a time.
  */
+#include <errno.h>
+#include <stdlib.h>
+
 #include "api/extract.h"
 #include "common/fv.h"
 
-struct walk {
-	struct fv_seg_reader *rd;
-	uint64_t flow_id;
-	fv_ref run_ref;
-	uint64_t run_count;
-	uint64_t runs;
-	int (*cb)(void *arg, const struct fv_rec *rec, const uint8_t *frame);
-	void *arg;
-	fv_ref *bad_ref;
+struct run {
+	fv_ref ref;
+	uint32_t count;
+	uint32_t off;
 };
 
-/* Reads one block and passes on the records of the flow; checks the
- * count against the index. */
-static int flush_run(struct walk *w)
+struct runs {
+	struct run *v;
+	size_t n, cap;
+};
+
+static int on_run(void *arg, fv_ref ref, uint32_t count, uint32_t off)
 {
-	struct fv_block blk;
-	struct fv_rec r;
-	const uint8_t *frame;
-	uint32_t off = 0;
-	uint64_t found = 0;
-	int rc;
+	struct runs *rs = arg;
 
-	if (!w->run_count)
-		return 0;
-	rc = fv_seg_read_block(w->rd, w->run_ref, &blk);
-	if (rc)
-		return rc;
-	while ((rc = fv_block_next(&blk, &off, &r, &frame)) == 1) {
-		if (r.flow_id != w->flow_id)
-			continue;
-		found++;
-		rc = w->cb(w->arg, &r, frame);
-		if (rc)
-			return rc;
-	}
-	if (rc < 0)
-		return rc;
-	if (found != w->run_count) {
-		if (w->bad_ref)
-			*w->bad_ref = w->run_ref;
-		return FV_ECORRUPT;
-	}
-	w->run_count = 0;
-	return 0;
-}
+	if (rs->n == rs->cap) {
+		size_t cap = rs->cap ? rs->cap * 2 : 64;
+		struct run *v = realloc(rs->v, cap * sizeof(*v));
 
-/* Runs arrive in capture order; runs of one block (a flow checkpointed
- * inside a block) are merged so each block is read once. */
-static int on_run(void *arg, fv_ref ref, uint32_t count)
-{
-	struct walk *w = arg;
-	int err;
-
-	w->runs++;
-	if (w->run_count && ref == w->run_ref) {
-		w->run_count += count;
-		return 0;
+		if (!v)
+			return -ENOMEM;
+		rs->v = v;
+		rs->cap = cap;
 	}
-	err = flush_run(w);
-	if (err)
-		return err;
-	w->run_ref = ref;
-	w->run_count = count;
+	rs->v[rs->n].ref = ref;
+	rs->v[rs->n].count = count;
+	rs->v[rs->n].off = off;
+	rs->n++;
 	return 0;
 }
 
@@ -76,18 +51,25 @@ int fv_extract_flow(struct fv_index *ix, struct fv_seg_reader *rd,
 			      const uint8_t *frame),
 		    void *arg, fv_ref *bad_ref)
 {
-	struct walk w = {
-		.rd = rd,
-		.flow_id = flow_id,
-		.cb = cb,
-		.arg = arg,
-		.bad_ref = bad_ref,
-	};
-	int err = fv_index_places(ix, flow_id, on_run, &w);
+	struct runs rs = {0};
+	int err = fv_index_places(ix, flow_id, on_run, &rs);
 
-	if (!err)
-		err = flush_run(&w);
-	if (!err && !w.runs)
+	if (!err && !rs.n)
 		err = FV_ENOTFOUND;
+	if (err)
+		goto out;
+	for (size_t i = 0; i < rs.n; i++)
+		if (i == 0 || rs.v[i].ref != rs.v[i - 1].ref)
+			fv_seg_prefetch(rd, rs.v[i].ref, rs.v[i].off);
+	for (size_t i = 0; i < rs.n && !err; i++) {
+		err = fv_seg_read_chain(rd, rs.v[i].ref, rs.v[i].off,
+					rs.v[i].count, flow_id, cb, arg);
+		if ((err == FV_ECORRUPT || err == FV_ECRC ||
+		     err == FV_EFORMAT) &&
+		    bad_ref)
+			*bad_ref = rs.v[i].ref;
+	}
+out:
+	free(rs.v);
 	return err;
 }

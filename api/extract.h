@@ -12,13 +12,14 @@
 
 /*
  * Calls cb(arg, rec, frame) for every packet of flow_id, in capture order:
- * the flow's place runs are read from the index, each block is read once
- * (runs of one block merged) and checked by the reader, and the records
- * whose flow id matches are passed on. The number found in each block must
- * equal the count the index holds: otherwise FV_ECORRUPT, and *bad_ref (if
- * not NULL) names the block. frame is valid only during the call.
- * Returns 0, FV_ENOTFOUND (no places), FV_EEXPIRED (a block was recycled),
- * an error of the reader, or the first non-zero value cb returned.
+ * the flow's place runs are read from the index and each run's records
+ * are read along the block's per-flow chain (fv_seg_read_chain: every
+ * record checked by CRC and flow id, only the flow's own bytes touched).
+ * A run whose records do not match what the index says gives FV_ECORRUPT
+ * (or FV_ECRC), and *bad_ref (if not NULL) names the block. frame is
+ * valid only during the call. Returns 0, FV_ENOTFOUND (no places),
+ * FV_EEXPIRED (a block was recycled), an error of the reader, or the
+ * first non-zero value cb returned.
  */
 int fv_extract_flow(struct fv_index *ix, struct fv_seg_reader *rd,
 		    uint64_t flow_id,

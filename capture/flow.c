@@ -30,6 +30,9 @@ struct flow_entry {
 	uint64_t prev_ref;     /* last ref written into enc (delta base) */
 	uint64_t run_ref;      /* run in progress */
 	uint32_t run_count;
+	uint32_t run_off;  /* offset of the run's first record in its block */
+	uint64_t last_ref; /* place of the flow's last record */
+	uint32_t last_off;
 	uint32_t lru_prev, lru_next;
 	uint16_t enc_len;
 	uint8_t cls;
@@ -244,7 +247,7 @@ static int places_flush_run(struct fv_flow_table *t, struct flow_entry *x)
 
 	if (!x->run_count)
 		return 0;
-	if (x->enc_len + 20 > FV_PLACES_CHUNK) {
+	if (x->enc_len + 25 > FV_PLACES_CHUNK) {
 		err = t->sink.places(t->sink.arg, x->rec.id,
 				     x->rec.places_parts, x->enc, x->enc_len);
 		if (err)
@@ -257,6 +260,8 @@ static int places_flush_run(struct fv_flow_table *t, struct flow_entry *x)
 					      x->run_ref - x->prev_ref);
 	x->enc_len +=
 		(uint16_t)fv_varint_put(x->enc + x->enc_len, x->run_count);
+	x->enc_len +=
+		(uint16_t)fv_varint_put(x->enc + x->enc_len, x->run_off / 8);
 	x->prev_ref = x->run_ref;
 	x->run_count = 0;
 	return 0;
@@ -552,15 +557,32 @@ int fv_flow_packet(struct fv_flow_table *t, const struct fv_pkt *pkt,
 	return 0;
 }
 
-int fv_flow_place(struct fv_flow_table *t, uint64_t flow_id, uint64_t ref)
+void fv_flow_last_place(const struct fv_flow_table *t, uint64_t flow_id,
+			uint64_t *ref, uint32_t *off)
+{
+	const struct flow_entry *x = t->last;
+
+	if (flow_id && x && x->rec.id == flow_id) {
+		*ref = x->last_ref;
+		*off = x->last_off;
+	} else {
+		*ref = 0;
+		*off = 0;
+	}
+}
+
+int fv_flow_place(struct fv_flow_table *t, uint64_t flow_id, uint64_t ref,
+		  uint32_t off)
 {
 	struct flow_entry *x = t->last;
 	int err;
 
 	if (!flow_id)
 		return 0;
-	if (!x || x->rec.id != flow_id)
+	if (!x || x->rec.id != flow_id || off % 8)
 		return -EINVAL;
+	x->last_ref = ref;
+	x->last_off = off;
 	if (x->run_count && x->run_ref == ref) {
 		x->run_count++;
 		return 0;
@@ -570,6 +592,7 @@ int fv_flow_place(struct fv_flow_table *t, uint64_t flow_id, uint64_t ref)
 		return err;
 	x->run_ref = ref;
 	x->run_count = 1;
+	x->run_off = off;
 	return 0;
 }
 

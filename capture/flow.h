@@ -63,9 +63,11 @@ struct fv_flow {
 
 /*
  * Where a flow's packets are, encoded as a list of runs: for each run,
- * varint(ref - previous ref) then varint(packets in that block); the
- * first "previous ref" is 0. Runs are in capture order; a flow lives on
- * one worker, so its refs only increase.
+ * varint(ref - previous ref), varint(packets in that block), then
+ * varint(offset of the run's first record in the block / 8) (the later
+ * records follow the block's per-flow chain); the first "previous ref"
+ * is 0. Runs are in capture order; a flow lives on one worker, so its
+ * refs only increase.
  */
 #define FV_PLACES_CHUNK 256 /* bytes of encoded runs kept per flow entry */
 
@@ -118,8 +120,15 @@ int fv_flow_packet(struct fv_flow_table *t, const struct fv_pkt *pkt,
 		   uint64_t ts_ns, uint32_t origlen, uint16_t iface,
 		   uint64_t *flow_id);
 
-/* Records that the last packet of flow_id is in block ref. */
-int fv_flow_place(struct fv_flow_table *t, uint64_t flow_id, uint64_t ref);
+/* The place (block ref, offset) of the record before the last packet's
+ * (flow_id's, as fv_flow_packet() returned it): what the segment writer
+ * chains the new record to. {0, 0} when there is none. */
+void fv_flow_last_place(const struct fv_flow_table *t, uint64_t flow_id,
+			uint64_t *ref, uint32_t *off);
+
+/* Records that the last packet of flow_id is at (block ref, offset). */
+int fv_flow_place(struct fv_flow_table *t, uint64_t flow_id, uint64_t ref,
+		  uint32_t off);
 
 /* Expires flows idle or active as of now_ns (packet time). */
 int fv_flow_expire(struct fv_flow_table *t, uint64_t now_ns);

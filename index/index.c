@@ -28,7 +28,7 @@
 #include "index/filter.h"
 #include "index/index.h"
 
-#define FV_INDEX_FORMAT	     1		   /* meta "index_format" */
+#define FV_INDEX_FORMAT	     2		   /* meta "index_format" */
 #define FV_INDEX_MAP_DEFAULT (64ull << 30) /* address space, not disk */
 #define FV_INDEX_MAX_READERS 256
 
@@ -285,7 +285,10 @@ static int open_dbs(struct fv_index *ix)
 		err = FV_EFORMAT;
 		goto out_abort;
 	} else if (le64(v.mv_data) != FV_INDEX_FORMAT) {
-		set_errf(ix, "index format %llu, this build reads %d",
+		set_errf(ix,
+			 "index format %llu, this build reads format %d: the "
+			 "store was written by another flowvault version; "
+			 "import the captures again into a new store",
 			 (unsigned long long)le64(v.mv_data), FV_INDEX_FORMAT);
 		err = FV_EVERSION;
 		goto out_abort;
@@ -874,10 +877,11 @@ int fv_index_get_flow(struct fv_index *ix, uint64_t id, struct fv_flow *f)
 /* Decodes one places chunk (runs restart from ref 0 in each chunk). */
 static int places_chunk(struct fv_index *ix, uint64_t id, uint32_t part,
 			const uint8_t *p, size_t n,
-			int (*cb)(void *arg, fv_ref ref, uint32_t count),
+			int (*cb)(void *arg, fv_ref ref, uint32_t count,
+				  uint32_t off),
 			void *arg)
 {
-	uint64_t prev = 0, delta, count;
+	uint64_t prev = 0, delta, count, off8;
 	size_t off = 0, m;
 	int r;
 
@@ -891,8 +895,12 @@ static int places_chunk(struct fv_index *ix, uint64_t id, uint32_t part,
 		    delta > UINT64_MAX - prev)
 			goto corrupt;
 		off += m;
+		m = fv_varint_get(p + off, n - off, &off8);
+		if (!m || off8 < FV_BLOCK_HDR_LEN / 8 || off8 > UINT32_MAX / 8)
+			goto corrupt;
+		off += m;
 		prev += delta;
-		r = cb(arg, prev, (uint32_t)count);
+		r = cb(arg, prev, (uint32_t)count, (uint32_t)(off8 * 8));
 		if (r)
 			return r;
 	}
@@ -905,7 +913,9 @@ corrupt:
 }
 
 int fv_index_places(struct fv_index *ix, uint64_t flow_id,
-		    int (*cb)(void *arg, fv_ref ref, uint32_t count), void *arg)
+		    int (*cb)(void *arg, fv_ref ref, uint32_t count,
+			      uint32_t off),
+		    void *arg)
 {
 	uint8_t key[KEY_PLACES_LEN];
 	MDB_val k = {.mv_size = sizeof(key), .mv_data = key}, v;

@@ -67,9 +67,11 @@ int fv_index_get_meta(struct fv_index *ix, const char *name, void *val,
 int fv_index_get_u64(struct fv_index *ix, const char *name, uint64_t *v);
 int fv_index_get_flow(struct fv_index *ix, uint64_t id, struct fv_flow *f);
 
-/* Calls cb for each run of the flow's places, in capture order. */
+/* Calls cb for each run of the flow's places, in capture order: count
+ * records in block ref, the first at byte offset off of the block. */
 int fv_index_places(struct fv_index *ix, uint64_t flow_id,
-		    int (*cb)(void *arg, fv_ref ref, uint32_t count),
+		    int (*cb)(void *arg, fv_ref ref, uint32_t count,
+			      uint32_t off),
 		    void *arg);
 
 /*

@@ -56,12 +56,42 @@ int fv_block_hdr_decode(const uint8_t *p, struct fv_block_hdr *h)
 void fv_rec_encode(const struct fv_rec *r, uint8_t *p)
 {
 	fv_put_le64(p, r->ts_ns);
-	fv_put_le64(p + 8, r->flow_id);
-	fv_put_le32(p + 16, r->caplen);
+	fv_put_le64(p + 8,
+		    (r->flow_id & FV_FLOW_ID_MAX) | (uint64_t)r->iface << 48);
+	fv_put_le32(p + 16, r->caplen | (uint32_t)(r->flags & 0xff) << 24);
 	fv_put_le32(p + 20, r->origlen);
-	fv_put_le16(p + 24, r->iface);
-	fv_put_le16(p + 26, r->flags);
+	fv_put_le32(p + 24, 0);
 	fv_put_le32(p + 28, 0);
+}
+
+void fv_rec_decode(const uint8_t *p, struct fv_rec *r)
+{
+	uint64_t idf = fv_le64(p + 8);
+	uint32_t cf = fv_le32(p + 16);
+
+	r->ts_ns = fv_le64(p);
+	r->flow_id = idf & FV_FLOW_ID_MAX;
+	r->iface = (uint16_t)(idf >> 48);
+	r->caplen = cf & 0xffffff;
+	r->flags = (uint16_t)(cf >> 24);
+	r->origlen = fv_le32(p + 20);
+	r->crc = fv_le32(p + 24);
+	r->next = fv_le32(p + 28);
+}
+
+uint32_t fv_rec_seed(fv_ref ref)
+{
+	uint8_t b[8];
+
+	fv_put_le32(b, fv_ref_gen(ref));
+	fv_put_le32(b + 4, fv_ref_off4k(ref));
+	return fv_crc32c(0, b, sizeof(b));
+}
+
+uint32_t fv_rec_crc(uint32_t seed, const uint8_t *hdr, const uint8_t *frame,
+		    uint32_t caplen)
+{
+	return fv_crc32c(fv_crc32c(seed, hdr, 24), frame, caplen);
 }
 
 int fv_block_next(const struct fv_block *blk, uint32_t *off, struct fv_rec *rec,
@@ -75,13 +105,7 @@ int fv_block_next(const struct fv_block *blk, uint32_t *off, struct fv_rec *rec,
 	if (len - o < FV_REC_HDR_LEN)
 		return FV_EFORMAT;
 	p = blk->data + o;
-	rec->ts_ns = fv_le64(p);
-	rec->flow_id = fv_le64(p + 8);
-	rec->caplen = fv_le32(p + 16);
-	rec->origlen = fv_le32(p + 20);
-	rec->iface = fv_le16(p + 24);
-	rec->flags = fv_le16(p + 26);
-	rec->reserved = fv_le32(p + 28);
+	fv_rec_decode(p, rec);
 	if (rec->caplen > FV_MAX_FRAME)
 		return FV_EFORMAT;
 	need = (FV_REC_HDR_LEN + rec->caplen + 7) & ~7u;
@@ -90,4 +114,28 @@ int fv_block_next(const struct fv_block *blk, uint32_t *off, struct fv_rec *rec,
 	*frame = p + FV_REC_HDR_LEN;
 	*off = o + need;
 	return 1;
+}
+
+int fv_block_verify(const struct fv_block *blk)
+{
+	uint32_t off = 0, n = 0, seed = fv_rec_seed(blk->ref);
+	const uint8_t *frame;
+	struct fv_rec rec;
+	int rc;
+
+	while ((rc = fv_block_next(blk, &off, &rec, &frame)) == 1) {
+		const uint8_t *p = frame - FV_REC_HDR_LEN;
+
+		if (fv_rec_crc(seed, p, frame, rec.caplen) != rec.crc)
+			return FV_ECRC;
+		/* A chain goes forward and stays inside the block. */
+		if (rec.next &&
+		    (rec.next <= off + FV_BLOCK_HDR_LEN - 8 || rec.next % 8 ||
+		     rec.next >= blk->hdr.data_len + FV_BLOCK_HDR_LEN))
+			return FV_ECRC;
+		n++;
+	}
+	if (rc < 0)
+		return FV_ECRC;
+	return n == blk->hdr.count ? 0 : FV_ECRC;
 }

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/fv.h"
@@ -21,12 +23,18 @@
 
 #define MAX_WORKERS 256
 
+struct seg_map {
+	const uint8_t *p;
+	size_t len;
+};
+
 struct fv_seg_reader {
 	char dir[4096];
 	uint32_t nsegments;
 	uint32_t block_size;
 	uint8_t *buf;
 	int *fds; /* [worker * nsegments + index], -1 unopened, -2 missing */
+	struct seg_map *maps; /* same index: read-only mappings, on demand */
 };
 
 int fv_seg_reader_open(struct fv_seg_reader **out, const char *dir,
@@ -44,7 +52,13 @@ int fv_seg_reader_open(struct fv_seg_reader **out, const char *dir,
 	rd->nsegments = nsegments;
 	rd->block_size = block_size;
 	rd->fds = malloc((size_t)MAX_WORKERS * nsegments * sizeof(int));
-	if (!rd->fds || posix_memalign(&m, FV_BLOCK_ALIGN, block_size)) {
+	rd->maps = calloc((size_t)MAX_WORKERS * nsegments, sizeof(*rd->maps));
+	if (!rd->fds || !rd->maps ||
+	    posix_memalign(&m, FV_BLOCK_ALIGN,
+			   block_size > FV_MAX_FRAME + FV_REC_HDR_LEN
+				   ? block_size
+				   : FV_MAX_FRAME + FV_REC_HDR_LEN)) {
+		free(rd->maps);
 		free(rd->fds);
 		free(rd);
 		return -ENOMEM;
@@ -60,9 +74,13 @@ void fv_seg_reader_close(struct fv_seg_reader *rd)
 {
 	if (!rd)
 		return;
-	for (size_t i = 0; i < (size_t)MAX_WORKERS * rd->nsegments; i++)
+	for (size_t i = 0; i < (size_t)MAX_WORKERS * rd->nsegments; i++) {
 		if (rd->fds[i] >= 0)
 			close(rd->fds[i]);
+		if (rd->maps[i].p)
+			munmap((void *)rd->maps[i].p, rd->maps[i].len);
+	}
+	free(rd->maps);
 	free(rd->fds);
 	free(rd->buf);
 	free(rd);
@@ -90,6 +108,16 @@ static int classify(int fd, uint32_t gen, int err)
 	if (fv_seg_first_gen(fd, &first) == 0 && first > gen)
 		return FV_EEXPIRED;
 	return err;
+}
+
+/* The CRC32C of a 64-byte block header, its crc field taken as 0. */
+static uint32_t hdr_crc(const uint8_t *p)
+{
+	static const uint8_t zero[4];
+	uint32_t c = fv_crc32c(0, p, 52);
+
+	c = fv_crc32c(c, zero, 4);
+	return fv_crc32c(c, p + 56, FV_BLOCK_HDR_LEN - 56);
 }
 
 int fv_seg_read_block(struct fv_seg_reader *rd, fv_ref ref,
@@ -129,17 +157,13 @@ int fv_seg_read_block(struct fv_seg_reader *rd, fv_ref ref,
 		if ((uint32_t)n != h->disk_len - FV_BLOCK_ALIGN)
 			return classify(fd, gen, FV_EFORMAT);
 	}
-	{
-		uint32_t want = h->crc, crc;
-
-		memset(rd->buf + 52, 0, 4);
-		crc = fv_crc32c(0, rd->buf, FV_BLOCK_HDR_LEN + h->data_len);
-		fv_put_le32(rd->buf + 52, want);
-		if (crc != want)
-			return classify(fd, gen, FV_ECRC);
-	}
+	if (hdr_crc(rd->buf) != h->crc)
+		return classify(fd, gen, FV_ECRC);
 	blk->data = rd->buf + FV_BLOCK_HDR_LEN;
 	blk->ref = ref;
+	err = fv_block_verify(blk);
+	if (err)
+		return classify(fd, gen, err);
 	return 0;
 }
 
@@ -202,4 +226,145 @@ int fv_seg_scan(struct fv_seg_reader *rd, unsigned worker,
 	}
 	free(v);
 	return err > 0 ? 0 : err;
+}
+
+/*
+ * The mapping of segment file idx of worker, (re)made when it does not
+ * reach end bytes (a file is fallocated whole when first filled, so a
+ * mapping is made about once per file). Returns 0, FV_EEXPIRED for a
+ * missing file, or -errno.
+ */
+static int get_map(struct fv_seg_reader *rd, unsigned worker, uint32_t idx,
+		   uint64_t end, const uint8_t **out)
+{
+	struct seg_map *m = &rd->maps[(size_t)worker * rd->nsegments + idx];
+	struct stat st;
+	void *p;
+	int fd;
+
+	if (m->p && m->len >= end) {
+		*out = m->p;
+		return 0;
+	}
+	fd = get_fd(rd, worker, idx);
+	if (fd == -2)
+		return FV_EEXPIRED;
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st))
+		return -errno;
+	if ((uint64_t)st.st_size < end)
+		return FV_EFORMAT;
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	if (m->p)
+		munmap((void *)m->p, m->len);
+	m->p = p;
+	m->len = (size_t)st.st_size;
+	*out = m->p;
+	return 0;
+}
+
+int fv_seg_read_chain(struct fv_seg_reader *rd, fv_ref ref, uint32_t first_off,
+		      uint32_t count, uint64_t flow_id,
+		      int (*cb)(void *arg, const struct fv_rec *rec,
+				const uint8_t *frame),
+		      void *arg)
+{
+	unsigned worker = fv_ref_worker(ref);
+	uint32_t gen = fv_ref_gen(ref), idx = gen % rd->nsegments, seed, off;
+	uint64_t base = (uint64_t)fv_ref_off4k(ref) * FV_BLOCK_ALIGN, end;
+	const uint8_t *map = NULL;
+	uint8_t hb[FV_BLOCK_HDR_LEN], *rb = rd->buf;
+	struct fv_block_hdr h;
+	struct fv_rec rec;
+	int err;
+
+	err = get_map(rd, worker, idx, base + FV_BLOCK_HDR_LEN, &map);
+	if (err)
+		return err;
+	memcpy(hb, map + base, FV_BLOCK_HDR_LEN);
+	err = fv_block_hdr_decode(hb, &h);
+	if (!err && h.gen != gen)
+		err = h.gen > gen ? FV_EEXPIRED : FV_EFORMAT;
+	if (!err && (h.worker != worker || h.disk_len > rd->block_size ||
+		     hdr_crc(hb) != h.crc))
+		err = FV_ECRC;
+	if (err)
+		goto bad;
+	end = FV_BLOCK_HDR_LEN + (uint64_t)h.data_len;
+	if (base + end > rd->maps[(size_t)worker * rd->nsegments + idx].len) {
+		err = FV_EFORMAT;
+		goto bad;
+	}
+	seed = fv_rec_seed(ref);
+	off = first_off;
+	for (uint32_t i = 0; i < count; i++) {
+		uint32_t need;
+
+		/* Each record is copied out, then checked on the copy. */
+		if (off < FV_BLOCK_HDR_LEN || off % 8 ||
+		    off + (uint64_t)FV_REC_HDR_LEN > end) {
+			err = FV_ECORRUPT;
+			goto bad;
+		}
+		memcpy(rb, map + base + off, FV_REC_HDR_LEN);
+		fv_rec_decode(rb, &rec);
+		need = FV_REC_HDR_LEN + rec.caplen;
+		if (rec.caplen > FV_MAX_FRAME || off + (uint64_t)need > end) {
+			err = FV_ECRC;
+			goto bad;
+		}
+		memcpy(rb + FV_REC_HDR_LEN, map + base + off + FV_REC_HDR_LEN,
+		       rec.caplen);
+		if (fv_rec_crc(seed, rb, rb + FV_REC_HDR_LEN, rec.caplen) !=
+		    rec.crc) {
+			err = FV_ECRC;
+			goto bad;
+		}
+		if (rec.flow_id != flow_id ||
+		    (i + 1 < count && rec.next <= off)) {
+			err = FV_ECORRUPT;
+			goto bad;
+		}
+		err = cb(arg, &rec, rb + FV_REC_HDR_LEN);
+		if (err)
+			return err;
+		off = rec.next;
+	}
+	return 0;
+bad:
+	/* A block refilled under us reads as expired, not as damage. */
+	{
+		int fd = get_fd(rd, worker, idx);
+
+		if (err != FV_EEXPIRED && fd >= 0) {
+			memcpy(hb, map + base, FV_BLOCK_HDR_LEN);
+			if (fv_block_hdr_decode(hb, &h) == 0 && h.gen > gen)
+				return FV_EEXPIRED;
+			return classify(fd, gen, err);
+		}
+	}
+	return err;
+}
+
+void fv_seg_prefetch(struct fv_seg_reader *rd, fv_ref ref, uint32_t from)
+{
+	unsigned worker = fv_ref_worker(ref);
+	uint32_t idx = fv_ref_gen(ref) % rd->nsegments;
+	uint64_t base = (uint64_t)fv_ref_off4k(ref) * FV_BLOCK_ALIGN;
+	int fd = get_fd(rd, worker, idx);
+
+	if (fd < 0 || from >= rd->block_size)
+		return;
+	/* The header page, then the flow's part of the block. */
+	posix_fadvise(fd, (off_t)base, FV_BLOCK_ALIGN, POSIX_FADV_WILLNEED);
+	from &= ~(uint32_t)(FV_BLOCK_ALIGN - 1);
+	if (from)
+		posix_fadvise(fd, (off_t)(base + from), rd->block_size - from,
+			      POSIX_FADV_WILLNEED);
+	else
+		posix_fadvise(fd, (off_t)base, rd->block_size,
+			      POSIX_FADV_WILLNEED);
 }

@@ -50,6 +50,7 @@ struct fv_ring {
 	/* the open block */
 	int cur; /* buffer index, -1 if none */
 	uint32_t cur_data, cur_cap, cur_count;
+	uint32_t cur_seed; /* CRC seed of its records */
 	uint64_t cur_first, cur_last;
 	/* the open segment */
 	uint32_t gen;
@@ -303,6 +304,7 @@ static int start_block(struct fv_ring *r)
 		(uint32_t)(room < r->o.block_size ? room : r->o.block_size);
 	r->cur_data = 0;
 	r->cur_count = 0;
+	r->cur_seed = fv_rec_seed(fv_ring_current(r));
 	r->cur_first = UINT64_MAX;
 	r->cur_last = 0;
 	return 0;
@@ -367,7 +369,7 @@ static int seal(struct fv_ring *r)
 	h.disk_len = disk_len;
 	h.crc = 0;
 	fv_block_hdr_encode(&h, b->mem);
-	h.crc = fv_crc32c(0, b->mem, FV_BLOCK_HDR_LEN + r->cur_data);
+	h.crc = fv_crc32c(0, b->mem, FV_BLOCK_HDR_LEN);
 	fv_block_hdr_encode(&h, b->mem);
 	b->bi.ref = fv_ref_make(r->o.worker, r->gen,
 				(uint32_t)(r->seg_off / FV_BLOCK_ALIGN));
@@ -399,10 +401,11 @@ fv_ref fv_ring_current(const struct fv_ring *r)
 }
 
 int fv_ring_append(struct fv_ring *r, const struct fv_rec *rec,
-		   const void *frame, fv_ref *ref)
+		   const void *frame, struct fv_place *pl)
 {
-	uint32_t need = (FV_REC_HDR_LEN + rec->caplen + 7) & ~7u;
-	uint8_t *p;
+	uint32_t need = (FV_REC_HDR_LEN + rec->caplen + 7) & ~7u, off;
+	uint8_t *mem, *p;
+	fv_ref cur;
 	int err;
 
 	if (r->err)
@@ -410,6 +413,8 @@ int fv_ring_append(struct fv_ring *r, const struct fv_rec *rec,
 	if (rec->caplen > FV_MAX_FRAME ||
 	    need + FV_BLOCK_HDR_LEN > r->o.block_size)
 		return -EMSGSIZE;
+	if (rec->flow_id > FV_FLOW_ID_MAX)
+		return -EOVERFLOW;
 	if (r->cur >= 0 && FV_BLOCK_HDR_LEN + r->cur_data + need > r->cur_cap) {
 		err = seal(r);
 		if (err)
@@ -429,19 +434,27 @@ int fv_ring_append(struct fv_ring *r, const struct fv_rec *rec,
 				goto fail;
 		}
 	}
-	p = r->bufs[r->cur].mem + FV_BLOCK_HDR_LEN + r->cur_data;
+	mem = r->bufs[r->cur].mem;
+	off = FV_BLOCK_HDR_LEN + r->cur_data;
+	p = mem + off;
 	fv_rec_encode(rec, p);
 	memcpy(p + FV_REC_HDR_LEN, frame, rec->caplen);
 	memset(p + FV_REC_HDR_LEN + rec->caplen, 0,
 	       need - FV_REC_HDR_LEN - rec->caplen);
+	fv_put_le32(p + 24, fv_rec_crc(r->cur_seed, p, p + FV_REC_HDR_LEN,
+				       rec->caplen));
+	cur = fv_ring_current(r);
+	/* Chain the flow's previous record in this block to this one. */
+	if (pl->off >= FV_BLOCK_HDR_LEN && pl->off < off && pl->ref == cur)
+		fv_put_le32(mem + pl->off + 28, off);
+	pl->ref = cur;
+	pl->off = off;
 	r->cur_data += need;
 	r->cur_count++;
 	if (rec->ts_ns < r->cur_first)
 		r->cur_first = rec->ts_ns;
 	if (rec->ts_ns > r->cur_last)
 		r->cur_last = rec->ts_ns;
-	*ref = fv_ref_make(r->o.worker, r->gen,
-			   (uint32_t)(r->seg_off / FV_BLOCK_ALIGN));
 	return 0;
 fail:
 	r->err = err;

@@ -11,17 +11,23 @@
  *   boundary; a block is at most block_size (1 MiB) long. A block is a
  *   64-byte header (magic, format version, worker, generation, sequence,
  *   first/last timestamp, packet count, lengths, CRC32C) then records.
- *   A record is a 32-byte header (timestamp ns, flow id, caplen, origlen,
- *   interface, flags) and the frame, padded to 8 bytes.
+ *   A record is a 32-byte header (timestamp ns, flow id, interface,
+ *   caplen, flags, origlen, CRC32C, next) and the frame, padded to 8
+ *   bytes. "next" chains the records of one flow inside a block: it is
+ *   the offset of the flow's next record in the same block (0: none), so
+ *   a flow's packets are read without walking the other flows' records.
+ * - The block CRC covers the 64-byte header; each record's CRC covers its
+ *   header bytes 0..23 and its frame, seeded with the block's place
+ *   (generation, offset), so a record is checked by itself and a stale
+ *   record of an earlier fill never passes for a current one.
  * - A block reference (fv_ref) names a block for ever:
  *   worker (8 bits) | generation (32 bits) | offset in 4 KiB units (24).
  *   Once the segment is refilled, reading an old reference fails with
  *   FV_EEXPIRED (the generation in the header moved on), never with other
  *   bytes.
- * - A block is written whole by one write; its CRC covers header and data.
- *   A block is *sealed* when its write has completed; fv_ring_sync() makes
- *   every sealed block durable (fdatasync). The index may point only at
- *   blocks that fv_ring_sync() has returned for.
+ * - A block is written whole by one write. A block is *sealed* when its write
+ * has completed; fv_ring_sync() makes every sealed block durable (fdatasync).
+ * The index may point only at blocks that fv_ring_sync() has returned for.
  */
 #ifndef FV_STORAGE_STORAGE_H
 #define FV_STORAGE_STORAGE_H
@@ -30,7 +36,7 @@
 #include <stdint.h>
 
 #define FV_BLOCK_MAGIC	      0x4b4c4246u /* "FBLK" little-endian on disk */
-#define FV_BLOCK_VERSION      1
+#define FV_BLOCK_VERSION      2
 #define FV_BLOCK_HDR_LEN      64
 #define FV_REC_HDR_LEN	      32
 #define FV_BLOCK_ALIGN	      4096
@@ -78,12 +84,22 @@ struct fv_block_hdr {
 /* A record as stored (host order here). */
 struct fv_rec {
 	uint64_t ts_ns;
-	uint64_t flow_id; /* 0 for a frame that belongs to no flow */
+	uint64_t flow_id; /* 0 for a frame that belongs to no flow; < 2^48 */
 	uint32_t caplen;
 	uint32_t origlen;
 	uint16_t iface; /* store-wide interface number (index meta) */
-	uint16_t flags; /* FV_REC_* */
-	uint32_t reserved;
+	uint16_t flags; /* FV_REC_* (8 bits on disk) */
+	uint32_t crc;	/* read back: the stored CRC32C */
+	uint32_t next;	/* read back: offset of the flow's next record */
+};
+
+#define FV_FLOW_ID_MAX ((1ull << 48) - 1)
+
+/* Where a record is: its block and its byte offset from the block's
+ * start (the first record is at FV_BLOCK_HDR_LEN). */
+struct fv_place {
+	fv_ref ref;
+	uint32_t off; /* 0: no place */
 };
 
 enum fv_rec_flag {
@@ -133,13 +149,15 @@ int fv_ring_open(struct fv_ring **out, const struct fv_ring_opts *opts);
 /*
  * Appends one record and its frame (rec->caplen bytes, at most
  * FV_MAX_FRAME) to the current block; submits the block when it is full.
- * Stores in *ref the reference of the block that holds the record.
- * Never blocks for long: it waits only when queue_depth writes are in
- * flight. Returns 0 or -errno (the ring is then unusable: the error is
- * sticky and returned by every later call).
+ * *pl is, on input, the place of the previous record of the same flow
+ * ({0, 0} if none or for flow id 0): when that record is in the same
+ * block, its "next" is set to the new record. On return *pl is the new
+ * record's place. Never blocks for long: it waits only when queue_depth
+ * writes are in flight. Returns 0 or -errno (the ring is then unusable:
+ * the error is sticky and returned by every later call).
  */
 int fv_ring_append(struct fv_ring *r, const struct fv_rec *rec,
-		   const void *frame, fv_ref *ref);
+		   const void *frame, struct fv_place *pl);
 
 /* The reference the next appended record will get (the open block). */
 fv_ref fv_ring_current(const struct fv_ring *r);
@@ -175,20 +193,46 @@ struct fv_block {
 };
 
 /*
- * Reads and checks the block at ref: magic, version, generation, length
- * and CRC. Returns 0, FV_EEXPIRED when the segment has been refilled (or
- * the file is gone), FV_ECRC or FV_EFORMAT when the bytes are not a valid
- * block of that generation, or -errno.
+ * Reads and checks the block at ref: magic, version, generation, length,
+ * the header's CRC and every record's (structure, CRC, chain links). Returns 0,
+ * FV_EEXPIRED when the segment has been refilled (or the file is gone), FV_ECRC
+ * or FV_EFORMAT when the bytes are not a valid block of that generation, or
+ * -errno.
  */
 int fv_seg_read_block(struct fv_seg_reader *rd, fv_ref ref,
 		      struct fv_block *blk);
 
 /*
- * Iterates the records of a block: *off starts at 0. Returns 1 and fills
- * *rec and *frame, 0 at the end, FV_EFORMAT if a record is malformed.
+ * Iterates the records of a block that fv_seg_read_block() returned (and
+ * so checked whole): *off starts at 0. Returns 1 and fills *rec and
+ * *frame, 0 at the end, FV_EFORMAT if a record is malformed.
  */
 int fv_block_next(const struct fv_block *blk, uint32_t *off, struct fv_rec *rec,
 		  const uint8_t **frame);
+
+/*
+ * Tells the kernel that the block at ref will be read from byte offset
+ * from on (readahead, asynchronous): called for every block of a flow
+ * before its chains are walked, so a cold cache is read in parallel. A
+ * hint: errors are ignored.
+ */
+void fv_seg_prefetch(struct fv_seg_reader *rd, fv_ref ref, uint32_t from);
+
+/*
+ * Reads the records of one flow in one block without reading the rest:
+ * count records following the chain from byte offset first_off, each
+ * checked (bounds, CRC, flow id) before cb sees it. The segment files
+ * are mapped (read-only) and only the pages of those records are
+ * touched; each record is copied out and checked on the copy, so a
+ * segment refilled meanwhile gives FV_EEXPIRED, never other bytes.
+ * cb's frame is valid during the call. Returns 0, cb's non-zero value,
+ * FV_EEXPIRED, FV_ECRC / FV_ECORRUPT / FV_EFORMAT, or -errno.
+ */
+int fv_seg_read_chain(struct fv_seg_reader *rd, fv_ref ref, uint32_t first_off,
+		      uint32_t count, uint64_t flow_id,
+		      int (*cb)(void *arg, const struct fv_rec *rec,
+				const uint8_t *frame),
+		      void *arg);
 
 /*
  * Walks every valid block of one worker's segments in generation and

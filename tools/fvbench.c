@@ -2,16 +2,19 @@
  * fvbench - in-process timings for make bench, where a figure should not
  * include starting a process: the same library calls the CLI makes.
  *
- *   fvbench extract-flow STORE FLOW_ID N
+ *   fvbench extract-flow STORE FLOW_ID N [cold]
  *       opens the store once, then extracts the flow N times (to a pcap
  *       writer on /dev/null) and prints the median time of one extraction
- *       in seconds, and the packet count.
+ *       in seconds, and the packet count. "cold": the page cache is
+ *       dropped before each extraction (root), as for a store much
+ *       larger than memory.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api/cli.h"
 #include "api/extract.h"
@@ -51,11 +54,15 @@ int main(int argc, char **argv)
 	int n, err;
 	FILE *null;
 
-	if (argc != 5 || strcmp(argv[1], "extract-flow")) {
+	int cold;
+
+	if (argc < 5 || argc > 6 || strcmp(argv[1], "extract-flow") ||
+	    (argc == 6 && strcmp(argv[5], "cold"))) {
 		fprintf(stderr,
-			"usage: fvbench extract-flow STORE FLOW_ID N\n");
+			"usage: fvbench extract-flow STORE FLOW_ID N [cold]\n");
 		return 2;
 	}
+	cold = argc == 6;
 	id = strtoull(argv[3], NULL, 10);
 	n = atoi(argv[4]);
 	if (n < 1 || !(t = calloc((size_t)n, sizeof(*t))))
@@ -74,7 +81,20 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < n; i++) {
 		struct out o = {.ifs = &st.ifs};
-		uint64_t t0 = fv_now_mono_ns();
+		uint64_t t0;
+
+		if (cold) {
+			FILE *dc;
+
+			sync();
+			dc = fopen("/proc/sys/vm/drop_caches", "w");
+			if (!dc || fputs("3\n", dc) < 0 || fclose(dc)) {
+				fprintf(stderr, "fvbench: cannot drop caches "
+						"(root only)\n");
+				return 1;
+			}
+		}
+		t0 = fv_now_mono_ns();
 
 		err = fv_pcapw_open(&o.w, null, FV_PCAPW_PCAP,
 				    (int)st.ifs.v[0].linktype, 262144);

@@ -103,7 +103,7 @@ static uint64_t feed(struct fv_flow_table *t, struct fv_pkt p, uint64_t ts,
 	uint64_t id = 0;
 
 	CHECK(fv_flow_packet(t, &p, ts, len, 0, &id) == 0, "packet");
-	CHECK(fv_flow_place(t, id, ref) == 0, "place");
+	CHECK(fv_flow_place(t, id, ref, 64) == 0, "place");
 	return id;
 }
 
@@ -165,17 +165,19 @@ static void test_tcp_basic(void)
 	/* Places: two runs, refs 1 (3 pkts) and 2 (4 pkts). */
 	CHECK(s->npl == 1 && s->pl[0].id == id && s->pl[0].part == 0, "places");
 	if (s->npl == 1) {
-		uint64_t v[4];
+		uint64_t v[6];
 		size_t o = 0;
 
-		for (int k = 0; k < 4; k++)
+		/* (ref delta, count, first offset / 8) per run */
+		for (int k = 0; k < 6; k++)
 			o += fv_varint_get(s->pl[0].enc + o, s->pl[0].len - o,
 					   &v[k]);
 		CHECK(o == s->pl[0].len && v[0] == 1 && v[1] == 3 &&
-			      v[2] == 1 && v[3] == 4,
-		      "runs %llu %llu %llu %llu", (unsigned long long)v[0],
-		      (unsigned long long)v[1], (unsigned long long)v[2],
-		      (unsigned long long)v[3]);
+			      v[2] == 8 && v[3] == 1 && v[4] == 4 && v[5] == 8,
+		      "runs %llu %llu %llu %llu %llu %llu",
+		      (unsigned long long)v[0], (unsigned long long)v[1],
+		      (unsigned long long)v[2], (unsigned long long)v[3],
+		      (unsigned long long)v[4], (unsigned long long)v[5]);
 	}
 	/* SYN-ACK seen first: its receiver is the client. */
 	id2 = feed(t, pkt4(B, 80, A, 50000, 6, 0x12), 10 * SEC, 74, 3);

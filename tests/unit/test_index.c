@@ -811,6 +811,7 @@ static void test_checkpoint(struct fv_index *ix)
 struct run {
 	uint64_t ref;
 	uint32_t count;
+	uint32_t off;
 };
 
 struct runs {
@@ -819,7 +820,7 @@ struct runs {
 	size_t stop_after;
 };
 
-static int on_run(void *arg, fv_ref ref, uint32_t count)
+static int on_run(void *arg, fv_ref ref, uint32_t count, uint32_t off)
 {
 	struct runs *r = arg;
 
@@ -827,6 +828,7 @@ static int on_run(void *arg, fv_ref ref, uint32_t count)
 		return -E2BIG;
 	r->v[r->n].ref = ref;
 	r->v[r->n].count = count;
+	r->v[r->n].off = off;
 	r->n++;
 	return r->stop_after && r->n == r->stop_after;
 }
@@ -846,6 +848,7 @@ static void test_places(struct fv_index *ix)
 		want[i].ref = fv_ref_make(3, (uint32_t)(1000 + i),
 					  (uint32_t)(i * 256));
 		want[i].count = (uint32_t)(1 + i * 1000);
+		want[i].off = (uint32_t)(64 + i * 4096 * 9);
 	}
 	for (size_t c = 0; c < 3; c++) {
 		prev = 0;
@@ -854,6 +857,8 @@ static void test_places(struct fv_index *ix)
 							  want[i].ref - prev);
 			len[c] += (uint32_t)fv_varint_put(chunk[c] + len[c],
 							  want[i].count);
+			len[c] += (uint32_t)fv_varint_put(chunk[c] + len[c],
+							  want[i].off / 8);
 			prev = want[i].ref;
 		}
 	}
@@ -871,7 +876,8 @@ static void test_places(struct fv_index *ix)
 	CHECK(err == 0 && got.n == 30, "places: %d, %zu runs", err, got.n);
 	for (i = 0; i < got.n && i < 30; i++)
 		if (got.v[i].ref != want[i].ref ||
-		    got.v[i].count != want[i].count)
+		    got.v[i].count != want[i].count ||
+		    got.v[i].off != want[i].off)
 			break;
 	CHECK(i == 30, "runs differ at %zu", i);
 	got.n = 0;

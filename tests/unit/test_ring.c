@@ -83,6 +83,8 @@ static struct fv_ring *open_ring(const char *dir, uint64_t segsz, uint32_t nseg,
 }
 
 static uint8_t frame[FV_MAX_FRAME];
+static struct fv_place last_pl[51]; /* per flow id: its last record */
+static uint32_t offs[3000];	    /* record i's offset in its block */
 
 static void write_range(struct fv_ring *r, uint64_t from, uint64_t to,
 			fv_ref *refs)
@@ -99,7 +101,10 @@ static void write_range(struct fv_ring *r, uint64_t from, uint64_t to,
 
 		for (uint32_t k = 0; k < rec.caplen; k++)
 			frame[k] = rec_byte(i, k);
-		err = fv_ring_append(r, &rec, frame, &refs[i]);
+		err = fv_ring_append(r, &rec, frame, &last_pl[rec.flow_id]);
+		refs[i] = last_pl[rec.flow_id].ref;
+		if (i < 3000)
+			offs[i] = last_pl[rec.flow_id].off;
 		if (err) {
 			CHECK(0, "append %llu: %s", (unsigned long long)i,
 			      fv_strerror(err));
@@ -160,6 +165,82 @@ static uint64_t verify(struct fv_seg_reader *rd, const fv_ref *refs,
 	return ok;
 }
 
+struct chain_got {
+	uint64_t flow;
+	uint64_t n;
+	uint64_t want[3000];
+};
+
+static int chain_cb(void *arg, const struct fv_rec *rec, const uint8_t *f)
+{
+	struct chain_got *g = arg;
+	uint64_t i = (rec->ts_ns - 1000000000ull * 1700000000 - 7) / 1000;
+
+	CHECK(rec->flow_id == g->flow && g->n < 3000 && i == g->want[g->n],
+	      "chain of flow %llu: record %llu, want %llu",
+	      (unsigned long long)g->flow, (unsigned long long)i,
+	      (unsigned long long)g->want[g->n]);
+	for (uint32_t k = 0; k < rec->caplen; k++)
+		if (f[k] != rec_byte(i, k)) {
+			CHECK(0, "chain record %llu byte %u",
+			      (unsigned long long)i, k);
+			break;
+		}
+	g->n++;
+	return 0;
+}
+
+/*
+ * Follows every flow's chain in every block of refs[0..n) from its first
+ * record, and checks it yields exactly that flow's records of the block,
+ * in order; then that a chain asked for more records than it holds, or
+ * started at another flow's record, is refused.
+ */
+static void verify_chains(struct fv_seg_reader *rd, const fv_ref *refs,
+			  uint64_t n)
+{
+	static struct chain_got g;
+	uint64_t runs = 0;
+
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t flow = i % 50 + 1;
+		int err;
+
+		/* i starts a run: no earlier record of flow in this block */
+		if (i >= 50 && refs[i - 50] == refs[i])
+			continue;
+		g.flow = flow;
+		g.n = 0;
+		for (uint64_t j = i; j < n && refs[j] == refs[i]; j += 50)
+			g.want[g.n++] = j;
+		{
+			uint32_t cnt = (uint32_t)g.n;
+
+			g.n = 0;
+			err = fv_seg_read_chain(rd, refs[i], offs[i], cnt, flow,
+						chain_cb, &g);
+			CHECK(err == 0 && g.n == cnt,
+			      "chain from record %llu: %s, %llu of %u",
+			      (unsigned long long)i, fv_strerror(err),
+			      (unsigned long long)g.n, cnt);
+			g.n = 0;
+			err = fv_seg_read_chain(rd, refs[i], offs[i], cnt + 1,
+						flow, chain_cb, &g);
+			CHECK(err == FV_ECORRUPT,
+			      "chain past its end refused: %s",
+			      fv_strerror(err));
+		}
+		runs++;
+	}
+	CHECK(fv_seg_read_chain(rd, refs[0], offs[1], 1, 1, chain_cb, &g) ==
+		      FV_ECORRUPT,
+	      "chain at another flow's record refused");
+	CHECK(fv_seg_read_chain(rd, refs[0], offs[0] + 8, 1, 1, chain_cb, &g) !=
+		      0,
+	      "chain at a bad offset refused");
+	printf("chains: %llu runs followed\n", (unsigned long long)runs);
+}
+
 static void test_roundtrip(const char *dir)
 {
 	enum { N = 3000 };
@@ -189,6 +270,7 @@ static void test_roundtrip(const char *dir)
 	}
 	CHECK(fv_seg_reader_open(&rd, dir, 8, MIB) == 0, "reader");
 	got = verify(rd, refs, 0, N);
+	verify_chains(rd, refs, N);
 	CHECK(got == N, "read back %llu of %d", (unsigned long long)got, N);
 	fv_seg_reader_close(rd);
 	printf("roundtrip: %d records in %d blocks read back exactly\n", N,
@@ -287,6 +369,32 @@ static void test_damage(const char *dir)
 	fv_seg_reader_open(&rd, dir, 8, MIB);
 	err = fv_seg_read_block(rd, s->v[2].ref, &b);
 	CHECK(err == FV_ECRC, "flipped byte -> %s", fv_strerror(err));
+	{
+		/* Read record by record, exactly the one holding it fails. */
+		int nbad = 0, nrec = 0;
+		struct chain_got g;
+
+		for (uint64_t i = 0; i < N; i++) {
+			if (refs[i] != s->v[2].ref)
+				continue;
+			g.flow = i % 50 + 1;
+			g.n = 0;
+			g.want[0] = i;
+			err = fv_seg_read_chain(rd, refs[i], offs[i], 1, g.flow,
+						chain_cb, &g);
+			nrec++;
+			if (err) {
+				CHECK(err == FV_ECRC && offs[i] <= 5000 &&
+					      offs[i] + 32 + rec_len(i) > 5000,
+				      "record %llu at %u: %s",
+				      (unsigned long long)i, offs[i],
+				      fv_strerror(err));
+				nbad++;
+			}
+		}
+		CHECK(nbad == 1 && nrec > 100,
+		      "one damaged record of %d read alone: %d", nrec, nbad);
+	}
 	nblk = 0;
 	fv_seg_scan(rd, 3, count_cb, &nblk);
 	CHECK(nblk == 2, "scan stops at the damage (%d)", nblk);
@@ -316,14 +424,14 @@ static void throughput(const char *dir)
 	struct fv_ring *r = open_ring(dir, 256 * MIB, 8, s);
 	struct fv_rec rec = {.caplen = 1500, .origlen = 1500, .flow_id = 1};
 	uint64_t t0 = fv_now_mono_ns(), n = (512ull * MIB) / 1536;
-	fv_ref ref;
+	struct fv_place pl = {0};
 	double secs;
 
 	for (uint32_t k = 0; k < 1500; k++)
 		frame[k] = (uint8_t)next_rand();
 	for (uint64_t i = 0; i < n; i++) {
 		rec.ts_ns = i;
-		if (fv_ring_append(r, &rec, frame, &ref))
+		if (fv_ring_append(r, &rec, frame, &pl))
 			break;
 	}
 	fv_ring_close(r);
