@@ -20,6 +20,7 @@ int fv_cli_import(int argc, char **argv);
 int fv_cli_flows(int argc, char **argv);
 int fv_cli_extract(int argc, char **argv);
 int fv_cli_status(int argc, char **argv);
+int fv_cli_record(int argc, char **argv);
 
 /* Exit codes scripts can trust. */
 enum {
@@ -74,6 +75,51 @@ void fv_cli_flow_header(FILE *out, enum fv_flow_fmt fmt);
 void fv_cli_flow_print(FILE *out, enum fv_flow_fmt fmt, const struct fv_flow *f,
 		       int first);
 void fv_cli_flow_footer(FILE *out, enum fv_flow_fmt fmt, int any);
+
+/* ---- shared by the writing commands (cli_writer.c) ---- */
+
+/* getopt codes of the flow-table options, the same for import and record:
+ * {"max-flows", required_argument, 0, FV_OPT_MAX_FLOWS}, ... */
+enum {
+	FV_OPT_MAX_FLOWS = 0x1000,
+	FV_OPT_IDLE,	 /* --idle-timeout: UDP and other protocols */
+	FV_OPT_TCP_IDLE, /* --tcp-idle-timeout */
+	FV_OPT_ACTIVE,	 /* --active-timeout */
+	FV_OPT_LINGER,	 /* --fin-linger */
+};
+#define FV_CLI_FLOW_LONGOPTS                                                   \
+	{"max-flows", required_argument, 0, FV_OPT_MAX_FLOWS},                 \
+		{"idle-timeout", required_argument, 0, FV_OPT_IDLE},           \
+		{"tcp-idle-timeout", required_argument, 0, FV_OPT_TCP_IDLE},   \
+		{"active-timeout", required_argument, 0, FV_OPT_ACTIVE},       \
+	{                                                                      \
+		"fin-linger", required_argument, 0, FV_OPT_LINGER              \
+	}
+#define FV_CLI_FLOW_USAGE                                                      \
+	"      --max-flows N        flow table entries per worker (262144)\n"  \
+	"      --idle-timeout T     UDP/other flows end after T idle (60s)\n"  \
+	"      --tcp-idle-timeout T TCP flows end after T idle (300s)\n"       \
+	"      --active-timeout T   checkpoint long flows every T (1800s)\n"   \
+	"      --fin-linger T       keep a closed TCP flow T for late\n"       \
+	"                           packets (5s)\n"
+
+void fv_cli_flow_defaults(struct fv_flow_opts *fo);
+/* Applies flow option c (an FV_OPT_* code). Returns 0, or FV_EUSAGE
+ * after saying what is wrong. */
+int fv_cli_flow_opt(const char *cmd, int c, const char *arg,
+		    struct fv_flow_opts *fo);
+
+struct fv_worker_shared;
+/*
+ * Opens (creating if needed, with max_disk planned for workers) a store
+ * for writing: the writer lock, the index, its interface table and next
+ * flow id. Says what is wrong on failure. Returns 0 or an error; close
+ * with fv_cli_writer_close().
+ */
+int fv_cli_writer_open(const char *cmd, struct fv_worker_shared *sh,
+		       const char *store, uint64_t max_disk, unsigned workers,
+		       struct fv_ifaces *ifs, int *lockfd);
+void fv_cli_writer_close(struct fv_worker_shared *sh, int *lockfd);
 
 /* A human size ("1.5 MB"). */
 char *fv_cli_hsize(uint64_t v, char *buf, unsigned len);

@@ -203,7 +203,8 @@ char *fv_cli_hsize(uint64_t v, char *buf, unsigned len)
 #define CSV_HEADER                                                             \
 	"id,first,last,duration,proto,client,client_port,server,server_port,"  \
 	"vlan,c2s_packets,c2s_bytes,s2c_packets,s2c_bytes,packets,bytes,"      \
-	"c2s_tcp_flags,s2c_tcp_flags,end,community_id,first_ns,last_ns,iface"
+	"c2s_tcp_flags,s2c_tcp_flags,end,community_id,first_ns,last_ns,iface," \
+	"worker"
 
 void fv_cli_flow_header(FILE *out, enum fv_flow_fmt fmt)
 {
@@ -273,13 +274,14 @@ void fv_cli_flow_print(FILE *out, enum fv_flow_fmt fmt, const struct fv_flow *f,
 		fprintf(out,
 			"%" PRIu64 ",%s,%s,%.9f,%s,%s,%u,%s,%u,%u,%" PRIu64
 			",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
-			",%" PRIu64 ",%s,%s,%s,%s,%" PRIu64 ",%" PRIu64 ",%u\n",
+			",%" PRIu64 ",%s,%s,%s,%s,%" PRIu64 ",%" PRIu64
+			",%u,%u\n",
 			f->id, t0, t1, dur, proto, ca, f->key.sport, sa,
 			f->key.dport, f->key.vlan, f->pkts[0], f->bytes[0],
 			f->pkts[1], f->bytes[1], f->pkts[0] + f->pkts[1],
 			f->bytes[0] + f->bytes[1], cf, sf,
 			fv_cli_end_name(f->end_reason), cid, f->first_ns,
-			f->last_ns, f->iface);
+			f->last_ns, f->iface, f->worker);
 		break;
 	case FV_FMT_JSON:
 	case FV_FMT_NDJSON:

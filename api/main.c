@@ -20,6 +20,7 @@ static void usage(FILE *f)
 {
 	fputs("usage: flowvault COMMAND [options]   (flowvault COMMAND --help)\n"
 	      "\n"
+	      "  record    record live traffic from an interface into a store\n"
 	      "  import    store and index the frames of pcap/pcapng files\n"
 	      "  flows     list flows matching a flow filter and a time range\n"
 	      "  extract   write a flow's packets, or a BPF query, as pcap\n"
@@ -43,6 +44,8 @@ int main(int argc, char **argv)
 	}
 	argv++;
 	argc--;
+	if (!strcmp(argv[0], "record"))
+		return fv_cli_record(argc, argv);
 	if (!strcmp(argv[0], "import"))
 		return fv_cli_import(argc, argv);
 	if (!strcmp(argv[0], "flows"))

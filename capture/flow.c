@@ -36,7 +36,8 @@ struct flow_entry {
 	uint32_t lru_prev, lru_next;
 	uint16_t enc_len;
 	uint8_t cls;
-	uint8_t fin_mask; /* bit d: FIN seen from direction d */
+	uint8_t fin_mask;  /* bit d: FIN seen from direction d */
+	uint8_t published; /* closing, and written with every packet so far */
 	uint8_t enc[FV_PLACES_CHUNK];
 };
 
@@ -326,7 +327,7 @@ static void slot_remove(struct fv_flow_table *t, uint32_t i)
 static int end_flow(struct fv_flow_table *t, uint32_t i, uint8_t reason)
 {
 	struct flow_entry *x = &t->e[i];
-	int err = emit(t, x, reason);
+	int err = x->published ? 0 : emit(t, x, reason);
 
 	lru_unlink(t, i);
 	slot_remove(t, i);
@@ -460,6 +461,7 @@ static void account(struct fv_flow_table *t, uint32_t i, int dir,
 	struct flow_entry *x = &t->e[i];
 	uint8_t cls = x->cls;
 
+	x->published = 0;
 	x->rec.pkts[dir]++;
 	x->rec.bytes[dir] += origlen;
 	if (ts > x->rec.last_ns)
@@ -617,6 +619,23 @@ int fv_flow_expire(struct fv_flow_table *t, uint64_t now_ns)
 			if (err)
 				return err;
 		}
+	}
+	return 0;
+}
+
+int fv_flow_publish_closing(struct fv_flow_table *t)
+{
+	for (uint32_t i = t->lru_head[CLS_CLOSING]; i != NIL;
+	     i = t->e[i].lru_next) {
+		struct flow_entry *x = &t->e[i];
+		int err;
+
+		if (x->published)
+			continue;
+		err = emit(t, x, x->fin_mask == 3 ? FV_END_FIN : FV_END_RST);
+		if (err)
+			return err;
+		x->published = 1;
 	}
 	return 0;
 }

@@ -133,6 +133,16 @@ int fv_flow_place(struct fv_flow_table *t, uint64_t flow_id, uint64_t ref,
 /* Expires flows idle or active as of now_ns (packet time). */
 int fv_flow_expire(struct fv_flow_table *t, uint64_t now_ns);
 
+/*
+ * Writes the record (and places) of every flow that closed (FIN both
+ * ways, or RST) and got packets since it was last written, without
+ * ending it: called before each commit, so a finished connection is
+ * listed at once, not after its linger. A late packet makes the flow
+ * written again when it ends. Call it only when every packet so far has
+ * its place (fv_flow_place).
+ */
+int fv_flow_publish_closing(struct fv_flow_table *t);
+
 /* Ends every open flow with reason (end of input, shutdown). */
 int fv_flow_flush(struct fv_flow_table *t, enum fv_flow_end reason);
 

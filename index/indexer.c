@@ -4,20 +4,36 @@
  * Pending items are appended to one growable byte arena as
  * [type u8][len u32][payload]; the arena is reused after each commit, so
  * steady state allocates nothing.
+ *
+ * At commit the items are written in key order, not in the order the
+ * flows ended: blocks first (in arrival order: refs rise per ring), then
+ * each flow's places and records by flow id, keeping their arrival order
+ * within one id (a checkpoint before the final record; places part 0
+ * just before its record, which lets the index keep it in the record's
+ * value). LMDB appends keys past the end of a db into full pages.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/fv.h"
 #include "index/indexer.h"
 
-enum { ITEM_FLOW = 1, ITEM_PLACES, ITEM_BLOCK };
+enum { ITEM_FLOW = 1, ITEM_PLACES, ITEM_BLOCK, ITEM_META };
+
+/* Where an item is in the arena and the key it is written in. */
+struct item_ref {
+	uint64_t id; /* flow id; 0 for a block (blocks go first) */
+	size_t off;
+};
 
 struct fv_indexer {
 	struct fv_index *ix;
 	uint8_t *buf;
 	size_t len, cap;
+	struct item_ref *ord; /* the write order, reused across commits */
+	size_t nord, ordcap;
 	int err; /* sticky error from a callback that cannot return one */
 	struct fv_ingest_counters cnt;
 };
@@ -38,6 +54,7 @@ void fv_indexer_free(struct fv_indexer *x)
 	if (!x)
 		return;
 	free(x->buf);
+	free(x->ord);
 	free(x);
 }
 
@@ -112,49 +129,109 @@ void fv_indexer_count(struct fv_indexer *x, const struct fv_ingest_counters *c)
 	x->cnt.undecoded += c->undecoded;
 	x->cnt.overflow += c->overflow;
 	x->cnt.frag_unmatched += c->frag_unmatched;
+	x->cnt.kernel_drops += c->kernel_drops;
+	x->cnt.if_drops += c->if_drops;
+	x->cnt.nombuf += c->nombuf;
+}
+
+int fv_indexer_set_u64(struct fv_indexer *x, const char *name, uint64_t v)
+{
+	size_t n = strlen(name);
+	int err;
+
+	if (n == 0 || n > 64)
+		return -EINVAL;
+	err = push(x, ITEM_META, &v, sizeof(v), name, n);
+	if (err && !x->err)
+		x->err = err;
+	return err;
+}
+
+static int item_cmp(const void *pa, const void *pb)
+{
+	const struct item_ref *a = pa, *b = pb;
+
+	if (a->id != b->id)
+		return a->id < b->id ? -1 : 1;
+	return a->off < b->off ? -1 : a->off > b->off;
+}
+
+/* Lists the arena's items in the order they are written. */
+static int order_items(struct fv_indexer *x)
+{
+	size_t off = 0;
+
+	x->nord = 0;
+	while (off < x->len) {
+		uint8_t type = x->buf[off];
+		uint64_t id = 0;
+		uint32_t l;
+
+		memcpy(&l, x->buf + off + 1, 4);
+		if (type == ITEM_FLOW)
+			memcpy(&id, x->buf + off + 5 +
+					    offsetof(struct fv_flow, id),
+			       8);
+		else if (type == ITEM_PLACES)
+			memcpy(&id, x->buf + off + 5, 8);
+		if (x->nord == x->ordcap) {
+			size_t ncap = x->ordcap ? x->ordcap * 2 : 4096;
+			struct item_ref *n =
+				realloc(x->ord, ncap * sizeof(*n));
+
+			if (!n)
+				return -ENOMEM;
+			x->ord = n;
+			x->ordcap = ncap;
+		}
+		x->ord[x->nord].id = id;
+		x->ord[x->nord].off = off;
+		x->nord++;
+		off += 5 + l;
+	}
+	qsort(x->ord, x->nord, sizeof(*x->ord), item_cmp);
+	return 0;
+}
+
+static int write_item(struct fv_indexer *x, size_t off)
+{
+	uint8_t type = x->buf[off];
+	const uint8_t *p = x->buf + off + 5;
+	uint32_t l;
+
+	memcpy(&l, x->buf + off + 1, 4);
+	switch (type) {
+	case ITEM_FLOW: {
+		struct fv_flow f;
+
+		memcpy(&f, p, sizeof(f));
+		return fv_index_put_flow(x->ix, &f);
+	}
+	case ITEM_PLACES: {
+		uint64_t id;
+		uint32_t part;
+
+		memcpy(&id, p, 8);
+		memcpy(&part, p + 8, 4);
+		return fv_index_put_places(x->ix, id, part, p + 12, l - 12);
+	}
+	case ITEM_BLOCK: {
+		struct fv_block_info bi;
+
+		memcpy(&bi, p, sizeof(bi));
+		return fv_index_put_block(x->ix, &bi);
+	}
+	default:
+		return FV_ECORRUPT;
+	}
 }
 
 static int write_items(struct fv_indexer *x)
 {
-	size_t off = 0;
-	int err = 0;
+	int err = order_items(x);
 
-	while (off < x->len && !err) {
-		uint8_t type = x->buf[off];
-		uint32_t l;
-		const uint8_t *p = x->buf + off + 5;
-
-		memcpy(&l, x->buf + off + 1, 4);
-		switch (type) {
-		case ITEM_FLOW: {
-			struct fv_flow f;
-
-			memcpy(&f, p, sizeof(f));
-			err = fv_index_put_flow(x->ix, &f);
-			break;
-		}
-		case ITEM_PLACES: {
-			uint64_t id;
-			uint32_t part;
-
-			memcpy(&id, p, 8);
-			memcpy(&part, p + 8, 4);
-			err = fv_index_put_places(x->ix, id, part, p + 12,
-						  l - 12);
-			break;
-		}
-		case ITEM_BLOCK: {
-			struct fv_block_info bi;
-
-			memcpy(&bi, p, sizeof(bi));
-			err = fv_index_put_block(x->ix, &bi);
-			break;
-		}
-		default:
-			err = FV_ECORRUPT;
-		}
-		off += 5 + l;
-	}
+	for (size_t i = 0; i < x->nord && !err; i++)
+		err = write_item(x, x->ord[i].off);
 	return err;
 }
 
@@ -190,6 +267,12 @@ int fv_indexer_commit(struct fv_indexer *x, struct fv_ring **rings, unsigned n,
 	if (!err && c->frag_unmatched)
 		err = fv_index_add_u64(x->ix, "fragments_unmatched",
 				       c->frag_unmatched);
+	if (!err && c->kernel_drops)
+		err = fv_index_add_u64(x->ix, "kernel_drops", c->kernel_drops);
+	if (!err && c->if_drops)
+		err = fv_index_add_u64(x->ix, "if_drops", c->if_drops);
+	if (!err && c->nombuf)
+		err = fv_index_add_u64(x->ix, "nombuf", c->nombuf);
 	if (err) {
 		fv_index_abort(x->ix);
 		return err;

@@ -31,6 +31,9 @@ struct fv_ingest_counters {
 	uint64_t undecoded;
 	uint64_t overflow;
 	uint64_t frag_unmatched;
+	uint64_t kernel_drops; /* live capture: see capture/source.h */
+	uint64_t if_drops;
+	uint64_t nombuf;
 };
 
 int fv_indexer_new(struct fv_indexer **out, struct fv_index *ix);
@@ -47,6 +50,10 @@ size_t fv_indexer_pending(const struct fv_indexer *x);
 
 /* Adds to the counters written with the next commit. */
 void fv_indexer_count(struct fv_indexer *x, const struct fv_ingest_counters *c);
+
+/* Sets meta name (at most 64 bytes) to v in the next commit (per-worker
+ * capture counters, e.g. "w00.kernel_drops"). Returns 0 or -errno. */
+int fv_indexer_set_u64(struct fv_indexer *x, const char *name, uint64_t v);
 
 /*
  * Syncs rings[0..n), then writes everything pending and the counters in

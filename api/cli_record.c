@@ -1,0 +1,499 @@
+/*
+ * cli_record.c - flowvault record: live capture into a store, for months.
+ *
+ * N worker threads, each with its own source (capture/source.h: the
+ * backend spreads flows over the workers, both directions of a flow on
+ * one), flow table, segment ring and indexer batch (api/worker.h). Each
+ * worker commits its batch at least once a second, also on a quiet link
+ * (the source's poll returns after 100 ms without packets), so a finished
+ * flow is listed within about a second. SIGINT/SIGTERM: every worker
+ * ends its flows, commits and closes; exit 0.
+ *
+ * Drops are counted at each commit: the source's counters (kernel,
+ * interface, mbuf) and the flow table's overflow go into the store's
+ * totals and into per-worker meta ("wNN.kernel_drops", ...), which
+ * `status` shows while recording and after. There is no queue between
+ * the source and the worker (the worker reads the ring block itself), so
+ * there is no internal queue to overflow: a slow worker shows as kernel
+ * (or NIC) drops.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/cli.h"
+#include "api/worker.h"
+#include "capture/source.h"
+#include "common/fv.h"
+
+#define MAX_THREADS 64
+#define POLL_MS	    100
+
+static void usage(FILE *f)
+{
+	fputs("usage: flowvault record -i IFACE -s STORE [options]\n"
+	      "       flowvault record --backend dpdk --dpdk-args 'EAL ARGS' "
+	      "-s STORE [options]\n"
+	      "\n"
+	      "Records every frame seen on an interface into a store, and "
+	      "indexes its flows,\nuntil SIGINT or SIGTERM.\n"
+	      "\n"
+	      "  -i, --interface IFACE    interface to capture on\n"
+	      "  -s, --store DIR          store directory (created if missing)\n"
+	      "      --max-disk SIZE      disk budget of a new store (e.g. "
+	      "500G;\n"
+	      "                           default 90% of the free space)\n"
+	      "      --threads N          capture workers (default 1; afpacket "
+	      "and dpdk)\n"
+	      "      --backend B          afpacket (default), pcap or dpdk\n"
+	      "      --bpf FILTER         capture only what FILTER matches "
+	      "(BPF)\n"
+	      "      --snaplen N          bytes kept per frame (262144)\n"
+	      "      --ring-size SIZE     kernel ring / buffer per worker "
+	      "(64M)\n"
+	      "      --no-promisc         do not put the interface in "
+	      "promiscuous mode\n"
+	      "      --dpdk-args ARGS     DPDK EAL arguments, e.g. '-l 0-3 -a "
+	      "0000:03:00.0'\n"
+	      "      --dpdk-port N        DPDK port id (0)\n" FV_CLI_FLOW_USAGE
+	      "  -q, --quiet              no periodic status line\n"
+	      "  -h, --help\n",
+	      f);
+}
+
+enum {
+	OPT_THREADS = 0x2000,
+	OPT_BACKEND,
+	OPT_BPF,
+	OPT_SNAPLEN,
+	OPT_RING,
+	OPT_NOPROMISC,
+	OPT_DPDK_ARGS,
+	OPT_DPDK_PORT,
+};
+
+struct rworker {
+	struct fv_worker w;
+	struct fv_source *src;
+	int linktype;
+	uint16_t iface;
+	int err;		     /* why the thread stopped, 0 if asked to */
+	const char *what;	     /* where it failed */
+	struct fv_source_stats last; /* counters at the last commit */
+	volatile int done;
+	pthread_t th;
+	int started;
+	uint64_t overflow_total;
+	int *stop; /* shared: a worker that fails stops the others */
+};
+
+/* Stops delivery (returns 1) once a commit is due, so a busy link still
+ * commits every second. */
+static int on_packet(void *arg, const struct fv_source_pkt *p)
+{
+	struct rworker *rw = arg;
+	int err = fv_worker_packet(&rw->w, rw->linktype, rw->iface, p->ts_ns,
+				   p->caplen, p->origlen, p->data);
+
+	if (err)
+		return err;
+	if ((rw->w.c.packets & 255) == 0 &&
+	    fv_worker_commit_due(&rw->w, fv_now_mono_ns()))
+		return 1;
+	return 0;
+}
+
+static uint64_t now_real_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * FV_NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+/* Queues the source's drop counters (deltas into the store's totals, and
+ * this worker's cumulative values) for the next commit. */
+static int note_counters(struct rworker *rw)
+{
+	struct fv_source_stats s;
+	struct fv_flow_stats fs;
+	char name[64];
+	unsigned id = rw->w.id;
+	int err = fv_source_stats(rw->src, &s);
+
+	if (err)
+		return err;
+	rw->w.delta.kernel_drops += s.kernel_drops - rw->last.kernel_drops;
+	rw->w.delta.if_drops += s.if_drops - rw->last.if_drops;
+	rw->w.delta.nombuf += s.nombuf - rw->last.nombuf;
+	rw->last = s;
+	fv_flow_get_stats(rw->w.flows, &fs);
+	snprintf(name, sizeof(name), "w%02u.packets", id);
+	err = fv_indexer_set_u64(rw->w.idx, name, s.packets);
+	snprintf(name, sizeof(name), "w%02u.kernel_drops", id);
+	err = err ? err : fv_indexer_set_u64(rw->w.idx, name, s.kernel_drops);
+	snprintf(name, sizeof(name), "w%02u.if_drops", id);
+	err = err ? err : fv_indexer_set_u64(rw->w.idx, name, s.if_drops);
+	snprintf(name, sizeof(name), "w%02u.nombuf", id);
+	err = err ? err : fv_indexer_set_u64(rw->w.idx, name, s.nombuf);
+	snprintf(name, sizeof(name), "w%02u.overflow", id);
+	err = err ? err : fv_indexer_set_u64(rw->w.idx, name, fs.overflow);
+	snprintf(name, sizeof(name), "w%02u.flows_active", id);
+	err = err ? err : fv_indexer_set_u64(rw->w.idx, name, fs.active);
+	snprintf(name, sizeof(name), "w%02u.heartbeat_ns", id);
+	err = err ? err : fv_indexer_set_u64(rw->w.idx, name, now_real_ns());
+	return err;
+}
+
+static void *worker_main(void *arg)
+{
+	struct rworker *rw = arg;
+	uint64_t next_expire = 0;
+	int rc, err = 0;
+
+	while (!fv_cli_stop && !*rw->stop) {
+		uint64_t mono;
+
+		rc = fv_source_poll(rw->src, POLL_MS, on_packet, rw);
+		if (rc < 0) {
+			err = rc;
+			rw->what = "capturing";
+			break;
+		}
+		mono = fv_now_mono_ns();
+		if (mono >= next_expire) {
+			/* A quiet link: flows end by the clock too. */
+			err = fv_worker_expire(&rw->w, now_real_ns());
+			if (err) {
+				rw->what = "expiring flows";
+				break;
+			}
+			next_expire = mono + FV_NSEC_PER_SEC;
+		}
+		if (fv_worker_commit_due(&rw->w, mono)) {
+			err = note_counters(rw);
+			if (!err)
+				err = fv_worker_commit(&rw->w);
+			if (err) {
+				rw->what = "writing the store";
+				break;
+			}
+		}
+	}
+	if (!err) {
+		err = note_counters(rw);
+		if (!err)
+			err = fv_flow_flush(rw->w.flows, FV_END_EOF);
+		if (!err)
+			err = fv_worker_commit(&rw->w);
+		if (err)
+			rw->what = "writing the store";
+	}
+	rw->err = err;
+	if (err)
+		*rw->stop = 1;
+	rw->done = 1;
+	return NULL;
+}
+
+static void print_line(struct rworker *rws, unsigned n, uint64_t t0, int final)
+{
+	uint64_t pk = 0, by = 0, dr = 0, ov = 0;
+	double secs = (double)(fv_now_mono_ns() - t0) / 1e9;
+
+	for (unsigned i = 0; i < n; i++) {
+		pk += rws[i].w.c.packets;
+		by += rws[i].w.c.bytes;
+		dr += rws[i].last.kernel_drops + rws[i].last.if_drops +
+		      rws[i].last.nombuf;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct fv_flow_stats fs;
+
+		if (!final)
+			continue;
+		fv_flow_get_stats(rws[i].w.flows, &fs);
+		ov += fs.overflow;
+	}
+	fprintf(stderr,
+		"%s%" PRIu64 " packets, %.1f MB in %.0f s, %" PRIu64
+		" dropped%s",
+		final ? "recorded " : "\r", pk, (double)by / 1e6, secs, dr,
+		final ? "" : "\033[K");
+	if (final)
+		fprintf(stderr, ", %" PRIu64 " flow-table overflows\n", ov);
+}
+
+int fv_cli_record(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"interface", required_argument, 0, 'i'},
+		{"store", required_argument, 0, 's'},
+		{"max-disk", required_argument, 0, 'D'},
+		{"threads", required_argument, 0, OPT_THREADS},
+		{"backend", required_argument, 0, OPT_BACKEND},
+		{"bpf", required_argument, 0, OPT_BPF},
+		{"snaplen", required_argument, 0, OPT_SNAPLEN},
+		{"ring-size", required_argument, 0, OPT_RING},
+		{"no-promisc", no_argument, 0, OPT_NOPROMISC},
+		{"dpdk-args", required_argument, 0, OPT_DPDK_ARGS},
+		{"dpdk-port", required_argument, 0, OPT_DPDK_PORT},
+		FV_CLI_FLOW_LONGOPTS,
+		{"quiet", no_argument, 0, 'q'},
+		{"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0},
+	};
+	struct fv_worker_shared sh = {0};
+	struct fv_source_opts so = {
+		.backend = FV_BACKEND_AFPACKET,
+		.promisc = 1,
+		.nworkers = 1,
+	};
+	struct fv_ifaces ifs = {0};
+	struct rworker *rws = NULL;
+	const char *store = NULL;
+	uint64_t max_disk = 0, v, t0, last_line = 0;
+	unsigned n = 1, opened = 0;
+	int c, err, lockfd = -1, quiet = 0, stop = 0, rc = FV_EXIT_ERROR,
+		    added = 0, tty = isatty(2);
+	char errbuf[512];
+
+	fv_cli_flow_defaults(&sh.flow_opts);
+	while ((c = getopt_long(argc, argv, "i:s:qh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			so.iface = optarg;
+			break;
+		case 's':
+			store = optarg;
+			break;
+		case 'D':
+			if (fv_parse_size(optarg, &max_disk)) {
+				fv_cli_err("record",
+					   "bad --max-disk '%s' (e.g. 500G)",
+					   optarg);
+				return FV_EXIT_USAGE;
+			}
+			break;
+		case OPT_THREADS:
+			if (fv_parse_count(optarg, &v) || !v ||
+			    v > MAX_THREADS) {
+				fv_cli_err("record",
+					   "bad --threads '%s' (1..%d)", optarg,
+					   MAX_THREADS);
+				return FV_EXIT_USAGE;
+			}
+			n = (unsigned)v;
+			break;
+		case OPT_BACKEND: {
+			int b = fv_backend_parse(optarg);
+
+			if (b < 0) {
+				fv_cli_err("record",
+					   "unknown --backend '%s' (afpacket, "
+					   "pcap or dpdk)",
+					   optarg);
+				return FV_EXIT_USAGE;
+			}
+			so.backend = (enum fv_backend)b;
+			break;
+		}
+		case OPT_BPF:
+			so.bpf = optarg;
+			break;
+		case OPT_SNAPLEN:
+			if (fv_parse_count(optarg, &v) || v < 64 ||
+			    v > FV_MAX_FRAME) {
+				fv_cli_err("record",
+					   "bad --snaplen '%s' (64..%u)",
+					   optarg, FV_MAX_FRAME);
+				return FV_EXIT_USAGE;
+			}
+			so.snaplen = (uint32_t)v;
+			break;
+		case OPT_RING:
+			if (fv_parse_size(optarg, &v) || v < (1u << 20)) {
+				fv_cli_err("record",
+					   "bad --ring-size '%s' (e.g. 256M)",
+					   optarg);
+				return FV_EXIT_USAGE;
+			}
+			so.ring_bytes = v;
+			break;
+		case OPT_NOPROMISC:
+			so.promisc = 0;
+			break;
+		case OPT_DPDK_ARGS:
+			so.dpdk_args = optarg;
+			break;
+		case OPT_DPDK_PORT:
+			if (fv_parse_count(optarg, &v) || v > 65535) {
+				fv_cli_err("record", "bad --dpdk-port '%s'",
+					   optarg);
+				return FV_EXIT_USAGE;
+			}
+			so.dpdk_port = (uint16_t)v;
+			break;
+		case FV_OPT_MAX_FLOWS:
+		case FV_OPT_IDLE:
+		case FV_OPT_TCP_IDLE:
+		case FV_OPT_ACTIVE:
+		case FV_OPT_LINGER:
+			if (fv_cli_flow_opt("record", c, optarg, &sh.flow_opts))
+				return FV_EXIT_USAGE;
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return FV_EXIT_OK;
+		default:
+			usage(stderr);
+			return FV_EXIT_USAGE;
+		}
+	}
+	if (!store || optind < argc ||
+	    (!so.iface && so.backend != FV_BACKEND_DPDK)) {
+		usage(stderr);
+		return FV_EXIT_USAGE;
+	}
+	if (so.backend == FV_BACKEND_DPDK && !so.dpdk_args) {
+		fv_cli_err("record", "--backend dpdk needs --dpdk-args");
+		return FV_EXIT_USAGE;
+	}
+	err = fv_cli_writer_open("record", &sh, store, max_disk, n, &ifs,
+				 &lockfd);
+	if (err)
+		return err == FV_EUSAGE ? FV_EXIT_USAGE : FV_EXIT_ERROR;
+	rws = calloc(n, sizeof(*rws));
+	if (!rws) {
+		err = -ENOMEM;
+		goto out;
+	}
+	so.nworkers = n;
+	so.fanout_id = (unsigned)getpid() & 0xffff;
+	for (opened = 0; opened < n; opened++) {
+		struct rworker *rw = &rws[opened];
+		int iface;
+
+		so.worker = opened;
+		err = fv_source_open(&rw->src, &so, errbuf);
+		if (err) {
+			fv_cli_err("record", "%s", errbuf);
+			rc = err == FV_EUSAGE || err == FV_EPCAP
+				     ? FV_EXIT_USAGE
+				     : FV_EXIT_ERROR;
+			goto out;
+		}
+		rw->linktype = fv_source_linktype(rw->src);
+		iface = fv_ifaces_get(&ifs, (uint32_t)rw->linktype,
+				      so.snaplen ? so.snaplen : FV_MAX_FRAME,
+				      &added);
+		if (iface < 0) {
+			err = iface;
+			fv_source_close(rw->src);
+			rw->src = NULL;
+			goto out;
+		}
+		rw->iface = (uint16_t)iface;
+		rw->stop = &stop;
+	}
+	if (added) {
+		err = fv_index_begin(sh.ix);
+		if (!err)
+			err = fv_ifaces_save(sh.ix, &ifs);
+		if (!err)
+			err = fv_index_commit(sh.ix);
+		else
+			fv_index_abort(sh.ix);
+		if (err) {
+			fv_cli_err("record", "writing the index: %s",
+				   fv_strerror(err));
+			goto out;
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		err = fv_worker_open(&rws[i].w, &sh, i);
+		if (err) {
+			fv_cli_err("record",
+				   "opening segments of worker %u: %s", i,
+				   fv_strerror(err));
+			goto out;
+		}
+	}
+	if (!quiet)
+		fprintf(stderr,
+			"flowvault record: %s on %s, %u worker%s, into %s "
+			"(Ctrl-C stops)\n",
+			fv_backend_name(so.backend), fv_source_name(rws[0].src),
+			n, n > 1 ? "s" : "", store);
+	t0 = fv_now_mono_ns();
+	for (unsigned i = 0; i < n; i++) {
+		err = -pthread_create(&rws[i].th, NULL, worker_main, &rws[i]);
+		if (err) {
+			stop = 1;
+			break;
+		}
+		rws[i].started = 1;
+	}
+	for (;;) {
+		unsigned done = 0;
+
+		for (unsigned i = 0; i < n; i++)
+			done += !rws[i].started || rws[i].done;
+		if (done == n)
+			break;
+		usleep(50000);
+		if (!quiet && tty &&
+		    fv_now_mono_ns() - last_line > 1000000000) {
+			print_line(rws, n, t0, 0);
+			last_line = fv_now_mono_ns();
+		}
+	}
+	rc = FV_EXIT_OK;
+	for (unsigned i = 0; i < n; i++) {
+		if (rws[i].started)
+			pthread_join(rws[i].th, NULL);
+		if (rws[i].err) {
+			fv_cli_err("record", "worker %u: %s: %s", i,
+				   rws[i].what ? rws[i].what : "stopped",
+				   fv_strerror(rws[i].err));
+			rc = FV_EXIT_ERROR;
+		}
+	}
+	if (!quiet) {
+		if (tty)
+			fputs("\r", stderr);
+		print_line(rws, n, t0, 1);
+	}
+	err = 0;
+out:
+	if (rws) {
+		for (unsigned i = 0; i < n; i++) {
+			if (rws[i].w.ring) {
+				int e = fv_ring_close(rws[i].w.ring);
+
+				rws[i].w.ring = NULL;
+				if (e && rc == FV_EXIT_OK) {
+					fv_cli_err("record",
+						   "closing segments: %s",
+						   fv_strerror(e));
+					rc = FV_EXIT_ERROR;
+				}
+			}
+			fv_worker_free(&rws[i].w);
+			if (rws[i].src)
+				fv_source_close(rws[i].src);
+		}
+		free(rws);
+	}
+	fv_cli_writer_close(&sh, &lockfd);
+	return err && rc == FV_EXIT_OK ? FV_EXIT_ERROR : rc;
+}

@@ -1,0 +1,142 @@
+/*
+ * cli_writer.c - what the writing commands (import, record) share: the
+ * flow-table options and opening a store for writing.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/cli.h"
+#include "api/worker.h"
+#include "common/fv.h"
+
+void fv_cli_flow_defaults(struct fv_flow_opts *fo)
+{
+	memset(fo, 0, sizeof(*fo));
+	fo->max_flows = 262144;
+	fo->idle_timeout_ns = 300 * FV_NSEC_PER_SEC;
+	fo->udp_idle_timeout_ns = 60 * FV_NSEC_PER_SEC;
+	fo->active_timeout_ns = 1800 * FV_NSEC_PER_SEC;
+	fo->fin_linger_ns = 5 * FV_NSEC_PER_SEC;
+}
+
+int fv_cli_flow_opt(const char *cmd, int c, const char *arg,
+		    struct fv_flow_opts *fo)
+{
+	uint64_t v;
+
+	switch (c) {
+	case FV_OPT_MAX_FLOWS:
+		if (fv_parse_count(arg, &v) || !v || v > (1u << 28)) {
+			fv_cli_err(cmd, "bad --max-flows '%s'", arg);
+			return FV_EUSAGE;
+		}
+		fo->max_flows = (uint32_t)v;
+		return 0;
+	case FV_OPT_IDLE:
+	case FV_OPT_TCP_IDLE:
+	case FV_OPT_ACTIVE:
+	case FV_OPT_LINGER:
+		if (fv_parse_duration(arg, &v) || !v) {
+			fv_cli_err(cmd, "bad duration '%s' (e.g. 90s, 5m)",
+				   arg);
+			return FV_EUSAGE;
+		}
+		if (c == FV_OPT_IDLE)
+			fo->udp_idle_timeout_ns = v;
+		else if (c == FV_OPT_TCP_IDLE)
+			fo->idle_timeout_ns = v;
+		else if (c == FV_OPT_ACTIVE)
+			fo->active_timeout_ns = v;
+		else
+			fo->fin_linger_ns = v;
+		return 0;
+	}
+	return FV_EUSAGE;
+}
+
+int fv_cli_writer_open(const char *cmd, struct fv_worker_shared *sh,
+		       const char *store, uint64_t max_disk, unsigned workers,
+		       struct fv_ifaces *ifs, int *lockfd)
+{
+	struct fv_store_conf want;
+	char path[4096], b1[32];
+	int err;
+
+	*lockfd = -1;
+	sh->store = store;
+	sh->ix = NULL;
+	sh->next_id = 1;
+	pthread_mutex_init(&sh->commit_lock, NULL);
+	err = fv_store_plan(&want, store, max_disk, workers);
+	if (err) {
+		fv_cli_err(cmd, "--max-disk too small: need at least %u MiB",
+			   8 * workers * 100 / (100 - FV_INDEX_SHARE_PCT) + 1);
+		return FV_EUSAGE;
+	}
+	err = fv_store_open(store, &want, &sh->conf);
+	if (err) {
+		fv_cli_err(cmd, "%s: %s", store, fv_strerror(err));
+		return err;
+	}
+	if (max_disk && sh->conf.max_disk != want.max_disk)
+		fv_cli_err(cmd,
+			   "note: %s exists with a budget of %s; --max-disk "
+			   "ignored",
+			   store,
+			   fv_cli_hsize(sh->conf.max_disk, b1, sizeof(b1)));
+	if (sh->conf.workers < workers) {
+		fv_cli_err(cmd,
+			   "%s was created for %u worker(s); record into it "
+			   "with --threads %u or fewer, or use a new store",
+			   store, sh->conf.workers, sh->conf.workers);
+		return FV_EUSAGE;
+	}
+	*lockfd = fv_store_lock(store);
+	if (*lockfd < 0) {
+		err = *lockfd;
+		*lockfd = -1;
+		fv_cli_err(cmd, "%s: %s", store,
+			   err == FV_ELOCKED ? "another flowvault process is "
+					       "writing to this store"
+					     : fv_strerror(err));
+		return err;
+	}
+	err = fv_index_open(&sh->ix,
+			    fv_store_path(path, sizeof(path), store, "index"),
+			    FV_INDEX_CREATE, 0);
+	if (err) {
+		fv_cli_err(cmd, "opening the index: %s%s%s", fv_strerror(err),
+			   sh->ix ? ": " : "",
+			   sh->ix ? fv_index_last_error(sh->ix) : "");
+		goto out_close;
+	}
+	err = fv_ifaces_load(sh->ix, ifs);
+	if (!err) {
+		err = fv_index_get_u64(sh->ix, "next_flow_id", &sh->next_id);
+		if (err == FV_ENOTFOUND) {
+			sh->next_id = 1;
+			err = 0;
+		}
+	}
+	if (err) {
+		fv_cli_err(cmd, "reading the index: %s", fv_strerror(err));
+		goto out_close;
+	}
+	return 0;
+out_close:
+	fv_cli_writer_close(sh, lockfd);
+	return err;
+}
+
+void fv_cli_writer_close(struct fv_worker_shared *sh, int *lockfd)
+{
+	if (sh->ix)
+		fv_index_close(sh->ix);
+	sh->ix = NULL;
+	if (*lockfd >= 0)
+		close(*lockfd);
+	*lockfd = -1;
+	pthread_mutex_destroy(&sh->commit_lock);
+}

@@ -1,0 +1,99 @@
+/*
+ * worker.h - one capture worker's pipeline, shared by import and record:
+ * frame -> decode -> flow table -> segment ring (chained to the flow's
+ * previous record) -> place -> indexer batch, and the commit that makes a
+ * batch durable and visible.
+ *
+ * Each worker owns its flow table, its segment ring (worker number w)
+ * and its indexer batch; the workers of one store share the index, the
+ * next flow id (atomic) and a commit lock. A worker commits its own batch
+ * (ring sync, then one LMDB write transaction under the lock), so a kill
+ * at any moment leaves an index that points only at durable blocks.
+ *
+ * A worker is used by one thread.
+ */
+#ifndef FV_API_WORKER_H
+#define FV_API_WORKER_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "capture/flow.h"
+#include "index/index.h"
+#include "index/indexer.h"
+#include "storage/storage.h"
+#include "storage/store.h"
+
+/* What the workers of one store share. */
+struct fv_worker_shared {
+	const char *store;
+	struct fv_store_conf conf;
+	struct fv_index *ix;
+	uint64_t next_id; /* atomically incremented by the flow tables */
+	pthread_mutex_t commit_lock;
+	struct fv_flow_opts flow_opts; /* .worker is set per worker */
+};
+
+/* Cumulative counters of one worker (read by the owner thread). */
+struct fv_worker_counters {
+	uint64_t packets;
+	uint64_t bytes;	       /* origlen */
+	uint64_t stored_bytes; /* caplen */
+	uint64_t commits;
+};
+
+struct fv_worker {
+	struct fv_worker_shared *sh;
+	unsigned id;
+	struct fv_ring *ring;
+	struct fv_flow_table *flows;
+	struct fv_indexer *idx;
+	struct fv_flow_stats last_st; /* at the last commit */
+	struct fv_ingest_counters delta;
+	struct fv_worker_counters c;
+	uint64_t max_ts;
+	uint64_t next_expire;
+	uint64_t last_commit; /* monotonic ns */
+	uint8_t dirty;	      /* something to commit */
+};
+
+/* Opens worker id's ring, flow table and batch. Returns 0 or an error
+ * (the worker is then closed). */
+int fv_worker_open(struct fv_worker *w, struct fv_worker_shared *sh,
+		   unsigned id);
+
+/*
+ * Stores one frame of interface iface (store-wide number) and link type
+ * linktype, captured at ts_ns. caplen is cut to FV_MAX_FRAME. Flows are
+ * expired by packet time once a second of it. Returns 0 or an error (the
+ * ring's errors are sticky).
+ */
+int fv_worker_packet(struct fv_worker *w, int linktype, uint16_t iface,
+		     uint64_t ts_ns, uint32_t caplen, uint32_t origlen,
+		     const uint8_t *data);
+
+/* Expires flows idle as of now_ns (a live capture on a quiet link calls
+ * it with the clock). */
+int fv_worker_expire(struct fv_worker *w, uint64_t now_ns);
+
+/*
+ * Makes everything stored so far durable and indexed: flows that closed
+ * since the last commit are written (so a finished flow is listed at the
+ * next commit, not after its linger), the ring is synced, and the batch
+ * goes into one transaction under the shared lock, with the counters and
+ * next_flow_id. Returns 0 or an error.
+ */
+int fv_worker_commit(struct fv_worker *w);
+
+/* True when a second has passed since the last commit or the batch is
+ * large. */
+int fv_worker_commit_due(const struct fv_worker *w, uint64_t now_mono);
+
+/* Ends every open flow with reason, commits, and frees the worker.
+ * Returns the first error met, or 0. */
+int fv_worker_close(struct fv_worker *w, enum fv_flow_end reason);
+
+/* Frees without flushing (after an error). */
+void fv_worker_free(struct fv_worker *w);
+
+#endif
