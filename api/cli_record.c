@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "api/cli.h"
@@ -109,14 +108,6 @@ static int on_packet(void *arg, const struct fv_source_pkt *p)
 	return 0;
 }
 
-static uint64_t now_real_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * FV_NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
-}
-
 /* Queues the source's drop counters (deltas into the store's totals, and
  * this worker's cumulative values) for the next commit. */
 static int note_counters(struct rworker *rw)
@@ -147,7 +138,7 @@ static int note_counters(struct rworker *rw)
 	snprintf(name, sizeof(name), "w%02u.flows_active", id);
 	err = err ? err : fv_indexer_set_u64(rw->w.idx, name, fs.active);
 	snprintf(name, sizeof(name), "w%02u.heartbeat_ns", id);
-	err = err ? err : fv_indexer_set_u64(rw->w.idx, name, now_real_ns());
+	err = err ? err : fv_indexer_set_u64(rw->w.idx, name, fv_now_real_ns());
 	return err;
 }
 
@@ -169,7 +160,7 @@ static void *worker_main(void *arg)
 		mono = fv_now_mono_ns();
 		if (mono >= next_expire) {
 			/* A quiet link: flows end by the clock too. */
-			err = fv_worker_expire(&rw->w, now_real_ns());
+			err = fv_worker_expire(&rw->w, fv_now_real_ns());
 			if (err) {
 				rw->what = "expiring flows";
 				break;
@@ -187,9 +178,9 @@ static void *worker_main(void *arg)
 		}
 	}
 	if (!err) {
-		err = note_counters(rw);
+		err = fv_flow_flush(rw->w.flows, FV_END_EOF);
 		if (!err)
-			err = fv_flow_flush(rw->w.flows, FV_END_EOF);
+			err = note_counters(rw);
 		if (!err)
 			err = fv_worker_commit(&rw->w);
 		if (err)
@@ -462,9 +453,11 @@ int fv_cli_record(int argc, char **argv)
 		if (rws[i].started)
 			pthread_join(rws[i].th, NULL);
 		if (rws[i].err) {
-			fv_cli_err("record", "worker %u: %s: %s", i,
+			const char *d = fv_index_last_error(sh.ix);
+
+			fv_cli_err("record", "worker %u: %s: %s%s%s", i,
 				   rws[i].what ? rws[i].what : "stopped",
-				   fv_strerror(rws[i].err));
+				   fv_strerror(rws[i].err), *d ? ": " : "", d);
 			rc = FV_EXIT_ERROR;
 		}
 	}

@@ -83,6 +83,79 @@ static uint64_t meta(struct fv_index *ix, const char *name)
 	return v;
 }
 
+static uint64_t wmeta(struct fv_index *ix, unsigned w, const char *what)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "w%02u.%s", w, what);
+	return meta(ix, name);
+}
+
+/* Live capture: drops in total and per worker, and whether a recorder
+ * committed lately (it commits every second). */
+static void print_capture(struct fv_cli_store *st, int json)
+{
+	static const char *const what[] = {"packets",  "kernel_drops",
+					   "if_drops", "nombuf",
+					   "overflow", "flows_active"};
+	uint64_t now = fv_now_real_ns(), hb = 0;
+	unsigned nw = 0;
+	int live;
+
+	for (unsigned w = 0; w < st->conf.workers; w++) {
+		uint64_t h = wmeta(st->ix, w, "heartbeat_ns");
+
+		if (h) {
+			nw = w + 1;
+			if (h > hb)
+				hb = h;
+		}
+	}
+	live = hb && now < hb + 5 * FV_NSEC_PER_SEC;
+	if (json) {
+		printf(",\"capture\":{\"recording\":%s,\"last_commit_ns\":%" PRIu64
+		       ",\"kernel_drops\":%" PRIu64 ",\"if_drops\":%" PRIu64
+		       ",\"nombuf\":%" PRIu64 ",\"workers\":[",
+		       live ? "true" : "false", hb,
+		       meta(st->ix, "kernel_drops"), meta(st->ix, "if_drops"),
+		       meta(st->ix, "nombuf"));
+		for (unsigned w = 0; w < nw; w++) {
+			printf("%s{\"worker\":%u", w ? "," : "", w);
+			for (unsigned k = 0; k < sizeof(what) / sizeof(*what);
+			     k++)
+				printf(",\"%s\":%" PRIu64, what[k],
+				       wmeta(st->ix, w, what[k]));
+			printf(",\"last_commit_ns\":%" PRIu64 "}",
+			       wmeta(st->ix, w, "heartbeat_ns"));
+		}
+		printf("]}");
+		return;
+	}
+	if (!nw)
+		return;
+	if (live)
+		printf("recording      yes, last commit %.1f s ago\n",
+		       (double)(now > hb ? now - hb : 0) / 1e9);
+	else
+		printf("recording      no (last commit %.0f s ago)\n",
+		       (double)(now - hb) / 1e9);
+	printf("capture drops  %" PRIu64 " kernel, %" PRIu64
+	       " interface, %" PRIu64 " no mbuf (since the store began)\n",
+	       meta(st->ix, "kernel_drops"), meta(st->ix, "if_drops"),
+	       meta(st->ix, "nombuf"));
+	for (unsigned w = 0; w < nw; w++)
+		printf("  worker %-3u   %" PRIu64 " packets, %" PRIu64
+		       " kernel drops, %" PRIu64 " interface drops, %" PRIu64
+		       " no mbuf, %" PRIu64 " flow overflows, %" PRIu64
+		       " flows open (%s recording)\n",
+		       w, wmeta(st->ix, w, "packets"),
+		       wmeta(st->ix, w, "kernel_drops"),
+		       wmeta(st->ix, w, "if_drops"), wmeta(st->ix, w, "nombuf"),
+		       wmeta(st->ix, w, "overflow"),
+		       wmeta(st->ix, w, "flows_active"),
+		       live ? "this" : "last");
+}
+
 int fv_cli_status(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -167,7 +240,9 @@ int fv_cli_status(int argc, char **argv)
 			printf("%s{\"id\":%u,\"linktype\":%u,\"snaplen\":%u}",
 			       i ? "," : "", i, st.ifs.v[i].linktype,
 			       st.ifs.v[i].snaplen);
-		printf("]}\n");
+		printf("]");
+		print_capture(&st, 1);
+		printf("}\n");
 	} else {
 		printf("store          %s (format %u)\n", store,
 		       st.conf.format);
@@ -203,6 +278,7 @@ int fv_cli_status(int argc, char **argv)
 			printf(" %u:linktype %u/snaplen %u", i,
 			       st.ifs.v[i].linktype, st.ifs.v[i].snaplen);
 		printf("\n");
+		print_capture(&st, 0);
 	}
 	fv_cli_store_close(&st);
 	return FV_EXIT_OK;
