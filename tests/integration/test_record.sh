@@ -79,7 +79,8 @@ nfin=$(grep -c -E ',(fin|rst),' "$T/imp.csv")
 start_record() { # store opts...
 	local s=$1
 	shift
-	ip netns exec "$NB" "$FV" record -i "$VB" -s "$s" --max-disk 512M "$@" \
+	# shellcheck disable=SC2086
+	ip netns exec "$NB" $RUNAS "$FV" record -i "$VB" -s "$s" --max-disk 512M "$@" \
 		2>"$T/rec.err" &
 	recpid=$!
 	for _ in $(seq 100); do
@@ -136,7 +137,7 @@ run() { # name opts...
 	fi
 	"$FV" flows -s "$s" --format csv >"$T/rec.csv"
 	local w=""
-	case " $* " in *" --threads 2 "*) w="--workers 2" ;; esac
+	case " $* " in *"--threads 2"*) w="--workers 2" ;; esac
 	# shellcheck disable=SC2086
 	if out=$("$PY" tests/integration/recordcheck.py flows "$T/imp.csv" "$T/rec.csv" $w); then
 		ok "$name: $out"
@@ -147,9 +148,51 @@ run() { # name opts...
 	grep -E "drop|worker" "$T/status" | sed "s/^/     $name status: /"
 }
 
+RUNAS=
 run one --threads 1
 run two --threads 2
 run pcap --backend pcap
+# As the systemd unit runs it (tools/systemd/flowvault@.service): an
+# unprivileged user with CAP_NET_RAW, CAP_NET_ADMIN and CAP_IPC_LOCK only.
+if command -v setpriv >/dev/null; then
+	chmod 0711 "$T"
+	mkdir -m 0777 "$T/u"
+	RUNAS="setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=+net_raw,+net_admin,+ipc_lock --ambient-caps=+net_raw,+net_admin,+ipc_lock"
+	run u/caps --threads 2
+	RUNAS=
+else
+	echo "skip: setpriv (util-linux) missing, the capabilities-only run"
+fi
+
+# A long-lived flow is listed, with its packets so far, within 2 s of
+# its active-timeout checkpoint: 30 flows replayed over ~8 s with
+# --active-timeout 2s; 5 s in, checkpoints must be listed, and their
+# packets extract.
+"$GEN" --flows 30 --seed 12 --usec -q -w "$T/l.pcap" || exit 1
+nl=$("$PY" -c 'import sys; sys.path.insert(0, "tests/integration"); import capread; print(len(capread.read_frames(sys.argv[1])))' "$T/l.pcap")
+if start_record "$T/long" --active-timeout 2s; then
+	ip netns exec "$NA" tcpreplay -q -i "$VA" --pps $((nl / 8 + 1)) "$T/l.pcap" >"$T/replay.log" 2>&1 &
+	rp=$!
+	sleep 5
+	"$FV" flows -s "$T/long" --format csv >"$T/mid.csv" 2>&1
+	nact=$(grep -c ',active,' "$T/mid.csv")
+	id=$(grep ',active,' "$T/mid.csv" | head -n 1 | cut -d, -f1)
+	if [ "$nact" -gt 0 ] && "$FV" extract -s "$T/long" --flow "$id" -w "$T/mid.pcap" 2>"$T/ex.err"; then
+		ok "long flows: $nact checkpoints listed 5 s into an 8 s replay (--active-timeout 2s), flow $id extracts $(tcpdump -r "$T/mid.pcap" 2>/dev/null | wc -l) packets so far"
+	else
+		bad "long flows: $nact checkpoints listed 5 s into the replay: $(head -c 300 "$T/mid.csv") $(cat "$T/ex.err" 2>/dev/null)"
+	fi
+	wait "$rp"
+	kill -TERM "$recpid"
+	wait "$recpid"
+	recpid=
+	"$FV" import -q -r "$T/l.pcap" -s "$T/limp" --max-disk 256M
+	"$FV" flows -s "$T/limp" --format csv >"$T/limp.csv"
+	"$FV" flows -s "$T/long" --format csv >"$T/long.csv"
+	if out=$("$PY" tests/integration/recordcheck.py flows "$T/limp.csv" "$T/long.csv"); then ok "long flows: $out"; else bad "long flows: $out"; fi
+else
+	bad "long flows: record starts"
+fi
 
 # DPDK without hugepages or a NIC: the net_pcap driver reads the capture
 # file as a port would receive it (docs/capture.md).
