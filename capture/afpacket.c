@@ -1,6 +1,7 @@
 /*
  * afpacket.c - the AF_PACKET backend: one TPACKET_V3 ring per worker,
- * the workers of a capture joined in one PACKET_FANOUT_HASH group.
+ * the workers of a capture joined in one fanout group that keeps the
+ * packets of a host pair on one worker.
  *
  * The kernel fills ring blocks (FV_AFP_BLOCK bytes, variable-size frames)
  * and hands a block to us when it is full or when tp_retire_blk_tov
@@ -9,15 +10,19 @@
  * the block back (TP_STATUS_KERNEL). A callback that stops delivery
  * leaves the rest of its block for the next poll: nothing is lost.
  *
- * Fanout: PACKET_FANOUT_HASH picks the worker from the kernel's
- * symmetric flow hash (__skb_get_hash_symmetric: addresses and ports,
- * sorted), so both directions of a flow reach one worker. We do not set
- * PACKET_FANOUT_FLAG_DEFRAG: with it the kernel reassembles IP fragments
- * before the socket sees them and we would store a datagram the wire
- * never carried. Without it fragments hash on their addresses only (the
- * first fragment's ports are not looked at), so all fragments of a
- * datagram meet on one worker, which may differ from the worker of the
- * flow's unfragmented packets (docs/capture.md).
+ * Fanout: the workers join one PACKET_FANOUT_CBPF group whose classic
+ * BPF program (afp_fanout_prog) picks the worker from a symmetric hash of
+ * the IP addresses only: source XOR destination, then mixed. Every
+ * packet between two hosts goes to one worker, so a flow is never split:
+ * not between its directions, and not between its whole packets and its
+ * fragments. The kernel's PACKET_FANOUT_HASH cannot do that: it hashes
+ * whole packets on addresses and ports but fragments on addresses only
+ * (a later fragment has no ports), so a fragmented flow landed on two
+ * workers. PACKET_FANOUT_FLAG_DEFRAG is no cure: the kernel would
+ * reassemble the fragments and we would store a datagram the wire never
+ * carried. The price is balance by host pair, not by connection
+ * (docs/capture.md). Frames without IP (ARP, LLDP, MPLS, PPPoE, more
+ * than FV_AFP_TAGS VLAN tags) go to worker 0.
  *
  * The socket is created receiving nothing, gets a drop-everything
  * filter, its ring, is bound and joins the fanout group; only then is
@@ -64,6 +69,16 @@
 #define FV_AFP_MAC_ADDRS  12u /* destination and source address */
 #define FV_LINKTYPE_ETHER 1
 #define FV_LINKTYPE_RAW	  101
+
+/* The fanout program (afp_fanout_prog). */
+#define FV_AFP_TAGS	    4 /* VLAN tags it skips (besides a stripped one) */
+#define FV_AFP_PROG_MAX	    128
+#define FV_AFP_ETH_8021Q    0x8100
+#define FV_AFP_ETH_8021AD   0x88a8
+#define FV_AFP_ETH_QINQ_OLD 0x9100
+#define FV_AFP_ETH_IPV4	    0x0800
+#define FV_AFP_ETH_IPV6	    0x86dd
+#define FV_AFP_GOLDEN	    0x9e3779b1u /* 2^32 / phi: spreads the bits */
 
 struct afp {
 	int fd;
@@ -323,6 +338,230 @@ static int afp_attach(int fd, const struct bpf_program *prog)
 	return 0;
 }
 
+/*
+ * A classic BPF program under construction, jumps to labels resolved at
+ * the end (all jumps go forward, as cBPF requires). Label AFP_NEXT is
+ * the next instruction.
+ */
+enum afp_label {
+	AFP_NEXT = 0,
+	AFP_RX,
+	AFP_TAGS,
+	AFP_L3,
+	AFP_V4,
+	AFP_V6,
+	AFP_MIX,
+	AFP_OTHER,
+	AFP_SKIP, /* AFP_SKIP + i: skip tag i */
+	AFP_NLABELS = AFP_SKIP + FV_AFP_TAGS,
+};
+
+struct afp_prog {
+	struct sock_filter insn[FV_AFP_PROG_MAX];
+	unsigned n;
+	int label[AFP_NLABELS]; /* instruction index, -1 until placed */
+	int err;
+};
+
+static void afp_op(struct afp_prog *p, uint16_t code, uint32_t k)
+{
+	if (p->n >= FV_AFP_PROG_MAX) {
+		p->err = -E2BIG;
+		return;
+	}
+	p->insn[p->n++] = (struct sock_filter){code, 0, 0, k};
+}
+
+/* A conditional jump: to lt when true, lf when false (labels). */
+static void afp_jmp(struct afp_prog *p, uint16_t code, uint32_t k,
+		    enum afp_label lt, enum afp_label lf)
+{
+	afp_op(p, code, k);
+	if (!p->err) {
+		p->insn[p->n - 1].jt = (uint8_t)lt;
+		p->insn[p->n - 1].jf = (uint8_t)lf;
+	}
+}
+
+static void afp_place(struct afp_prog *p, enum afp_label l)
+{
+	p->label[l] = (int)p->n;
+}
+
+/* Turns the label numbers of the jumps into offsets. */
+static int afp_resolve(struct afp_prog *p)
+{
+	if (p->err)
+		return p->err;
+	for (unsigned i = 0; i < p->n; i++) {
+		struct sock_filter *f = &p->insn[i];
+		int t, e;
+
+		if (BPF_CLASS(f->code) != BPF_JMP)
+			continue;
+		if (BPF_OP(f->code) == BPF_JA) {
+			t = p->label[f->k] - (int)i - 1;
+			if (f->k == AFP_NEXT || t < 0)
+				return -EINVAL;
+			f->k = (uint32_t)t;
+			continue;
+		}
+		t = f->jt == AFP_NEXT ? 0 : p->label[f->jt] - (int)i - 1;
+		e = f->jf == AFP_NEXT ? 0 : p->label[f->jf] - (int)i - 1;
+		if (t < 0 || t > 255 || e < 0 || e > 255)
+			return -EINVAL;
+		f->jt = (uint8_t)t;
+		f->jf = (uint8_t)e;
+	}
+	return 0;
+}
+
+/*
+ * The fanout program: returns a hash of the IP addresses that is the
+ * same for both directions (the kernel takes it modulo the number of
+ * workers), 0 for frames without IP.
+ *
+ * Where the frame is: a fanout program runs on the skb as the device
+ * handed it over, not on the frame the socket gets. On Ethernet, an
+ * incoming frame's skb->data is past the Ethernet header and past the
+ * outer 802.1Q/802.1ad tag, which is in the skb's metadata, and
+ * skb->protocol (SKF_AD_PROTOCOL) is the type that follows; an outgoing
+ * frame (SKF_AD_PKTTYPE = PACKET_OUTGOING) starts at its Ethernet
+ * header, with any tags in the data. Both are walked to the IP header:
+ * up to FV_AFP_TAGS tags (0x8100, 0x88a8, 0x9100, as decode.c knows
+ * them) are skipped, X holding the offset. Raw IP devices start at the
+ * IP header; the version nibble says which.
+ *
+ * The hash: IPv4 source XOR destination; IPv6 the XOR of the eight
+ * address words. Then h ^= h >> 16, multiplied by FV_AFP_GOLDEN and
+ * folded again, so every address bit reaches the low bits the modulo
+ * keeps. A frame too short for a load ends the program with 0 (the
+ * kernel's rule for a failed load): worker 0, as for non-IP frames.
+ */
+static int afp_fanout_prog(struct afp_prog *p, int ether)
+{
+	unsigned i;
+
+	memset(p, 0, sizeof(*p));
+	for (i = 0; i < AFP_NLABELS; i++)
+		p->label[i] = -1;
+	if (ether) {
+		afp_op(p, BPF_LD | BPF_W | BPF_ABS,
+		       SKF_AD_OFF + SKF_AD_PKTTYPE);
+		afp_jmp(p, BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, AFP_NEXT,
+			AFP_RX);
+		afp_op(p, BPF_LDX | BPF_W | BPF_IMM, ETHER_HDR_LEN);
+		afp_op(p, BPF_LD | BPF_H | BPF_ABS, FV_AFP_MAC_ADDRS);
+		afp_jmp(p, BPF_JMP | BPF_JA, AFP_TAGS, 0, 0);
+		afp_place(p, AFP_RX);
+		afp_op(p, BPF_LDX | BPF_W | BPF_IMM, 0);
+		afp_op(p, BPF_LD | BPF_W | BPF_ABS,
+		       SKF_AD_OFF + SKF_AD_PROTOCOL);
+		afp_place(p, AFP_TAGS);
+		for (i = 0; i < FV_AFP_TAGS; i++) {
+			/* A = the type at X - 2; a tag: A = the next type. */
+			afp_jmp(p, BPF_JMP | BPF_JEQ | BPF_K, FV_AFP_ETH_8021Q,
+				AFP_SKIP + i, AFP_NEXT);
+			afp_jmp(p, BPF_JMP | BPF_JEQ | BPF_K, FV_AFP_ETH_8021AD,
+				AFP_SKIP + i, AFP_NEXT);
+			afp_jmp(p, BPF_JMP | BPF_JEQ | BPF_K,
+				FV_AFP_ETH_QINQ_OLD, AFP_SKIP + i, AFP_L3);
+			afp_place(p, AFP_SKIP + i);
+			afp_op(p, BPF_LD | BPF_H | BPF_IND, 2);
+			afp_op(p, BPF_ST, 0);
+			afp_op(p, BPF_MISC | BPF_TXA, 0);
+			afp_op(p, BPF_ALU | BPF_ADD | BPF_K, FV_AFP_VLAN_LEN);
+			afp_op(p, BPF_MISC | BPF_TAX, 0);
+			afp_op(p, BPF_LD | BPF_MEM, 0);
+		}
+		afp_place(p, AFP_L3);
+		afp_jmp(p, BPF_JMP | BPF_JEQ | BPF_K, FV_AFP_ETH_IPV4, AFP_V4,
+			AFP_NEXT);
+		afp_jmp(p, BPF_JMP | BPF_JEQ | BPF_K, FV_AFP_ETH_IPV6, AFP_V6,
+			AFP_OTHER);
+	} else {
+		afp_op(p, BPF_LDX | BPF_W | BPF_IMM, 0);
+		afp_op(p, BPF_LD | BPF_B | BPF_ABS, 0);
+		afp_op(p, BPF_ALU | BPF_RSH | BPF_K, 4);
+		afp_jmp(p, BPF_JMP | BPF_JEQ | BPF_K, 4, AFP_V4, AFP_NEXT);
+		afp_jmp(p, BPF_JMP | BPF_JEQ | BPF_K, 6, AFP_V6, AFP_OTHER);
+	}
+	/* IPv4 (RFC 791): addresses at 12 and 16. */
+	afp_place(p, AFP_V4);
+	afp_op(p, BPF_LD | BPF_W | BPF_IND, 12);
+	afp_op(p, BPF_ST, 0);
+	afp_op(p, BPF_LD | BPF_W | BPF_IND, 16);
+	afp_op(p, BPF_LDX | BPF_W | BPF_MEM, 0);
+	afp_op(p, BPF_ALU | BPF_XOR | BPF_X, 0);
+	afp_jmp(p, BPF_JMP | BPF_JA, AFP_MIX, 0, 0);
+	/* IPv6 (RFC 8200): addresses at 8 and 24; M[1] = offset, M[0] = h. */
+	afp_place(p, AFP_V6);
+	afp_op(p, BPF_STX, 1);
+	afp_op(p, BPF_LD | BPF_W | BPF_IND, 8);
+	afp_op(p, BPF_ST, 0);
+	for (i = 1; i < 8; i++) {
+		afp_op(p, BPF_LDX | BPF_W | BPF_MEM, 1);
+		afp_op(p, BPF_LD | BPF_W | BPF_IND, 8 + 4 * i);
+		afp_op(p, BPF_LDX | BPF_W | BPF_MEM, 0);
+		afp_op(p, BPF_ALU | BPF_XOR | BPF_X, 0);
+		afp_op(p, BPF_ST, 0);
+	}
+	afp_place(p, AFP_MIX);
+	afp_op(p, BPF_MISC | BPF_TAX, 0);
+	afp_op(p, BPF_ALU | BPF_RSH | BPF_K, 16);
+	afp_op(p, BPF_ALU | BPF_XOR | BPF_X, 0);
+	afp_op(p, BPF_ALU | BPF_MUL | BPF_K, FV_AFP_GOLDEN);
+	afp_op(p, BPF_MISC | BPF_TAX, 0);
+	afp_op(p, BPF_ALU | BPF_RSH | BPF_K, 16);
+	afp_op(p, BPF_ALU | BPF_XOR | BPF_X, 0);
+	afp_op(p, BPF_RET | BPF_A, 0);
+	afp_place(p, AFP_OTHER);
+	afp_op(p, BPF_RET | BPF_K, 0);
+	return afp_resolve(p);
+}
+
+/*
+ * Joins the capture's fanout group and gives the group its program
+ * (every worker sets the same one; the kernel keeps one per group).
+ * Until the first worker has set it the group sends everything to that
+ * worker, the only one in it.
+ */
+static int afp_fanout(struct afp *a, const struct fv_source_opts *o,
+		      char *errbuf)
+{
+	struct afp_prog p;
+	struct sock_fprog fp;
+	int val, err;
+
+	err = afp_fanout_prog(&p, a->ether);
+	if (err) {
+		snprintf(errbuf, FV_SOURCE_ERRBUF, "fanout program: %s",
+			 strerror(-err));
+		return err;
+	}
+	val = (int)((o->fanout_id & 0xffff) | (PACKET_FANOUT_CBPF << 16));
+	if (setsockopt(a->fd, SOL_PACKET, PACKET_FANOUT, &val, sizeof(val)) <
+	    0) {
+		err = -errno;
+		snprintf(errbuf, FV_SOURCE_ERRBUF,
+			 "%.64s: fanout group %u: %s (in use by another "
+			 "capture?)",
+			 o->iface, o->fanout_id & 0xffff, strerror(errno));
+		return err;
+	}
+	fp.len = (unsigned short)p.n;
+	fp.filter = p.insn;
+	if (setsockopt(a->fd, SOL_PACKET, PACKET_FANOUT_DATA, &fp, sizeof(fp)) <
+	    0) {
+		err = -errno;
+		snprintf(errbuf, FV_SOURCE_ERRBUF,
+			 "%.64s: fanout program: %s (Linux >= 4.3 needed)",
+			 o->iface, strerror(errno));
+		return err;
+	}
+	return 0;
+}
+
 /* Link type of the interface's frames, from its hardware type. */
 static int afp_linktype(int fd, const char *iface, int *linktype, int *loopback,
 			char *errbuf)
@@ -477,18 +716,9 @@ static int afp_open(struct fv_source *s, char *errbuf)
 		goto out_prog;
 	}
 	if (o->nworkers > 1) {
-		val = (int)((o->fanout_id & 0xffff) |
-			    (PACKET_FANOUT_HASH << 16));
-		if (setsockopt(a->fd, SOL_PACKET, PACKET_FANOUT, &val,
-			       sizeof(val)) < 0) {
-			err = -errno;
-			snprintf(errbuf, FV_SOURCE_ERRBUF,
-				 "%.64s: fanout group %u: %s (in use by "
-				 "another capture?)",
-				 o->iface, o->fanout_id & 0xffff,
-				 strerror(errno));
+		err = afp_fanout(a, o, errbuf);
+		if (err)
 			goto out_prog;
-		}
 	}
 	if (o->promisc) {
 		memset(&mr, 0, sizeof(mr));

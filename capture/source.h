@@ -7,9 +7,10 @@
  * opens N sources of the same backend on the same interface (worker
  * 0..N-1) and each worker thread polls its own. The backend spreads
  * packets over the workers so that both directions of a flow reach the
- * same worker (AF_PACKET: PACKET_FANOUT_HASH, which hashes the flow
- * symmetrically; DPDK: one RX queue per worker with a symmetric RSS key;
- * libpcap: one worker only).
+ * same worker, IP fragments included (AF_PACKET: a PACKET_FANOUT_CBPF
+ * program that hashes the two IP addresses symmetrically; DPDK: one RX
+ * queue per worker with address-only symmetric RSS; libpcap: one worker
+ * only). Balance is therefore by host pair (docs/capture.md).
  *
  * Packets are handed to a callback straight from the backend's buffer
  * (the TPACKET_V3 ring block, the DPDK mbuf): the data pointer is valid

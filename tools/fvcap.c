@@ -13,15 +13,22 @@
  *
  *   worker 0: packets=N bytes=N kernel_drops=N if_drops=N nombuf=N
  *             freezes=N [flows=N]
- *   total: packets=N bytes=N drops=N [flows=N split=N frags=N nokey=N]
+ *   total: packets=N bytes=N drops=N [flows=N split=N frags=N
+ *          unmatched=N nokey=N]
  *
  * -w PREFIX writes worker N's frames to PREFIX.wN.pcap (nanosecond pcap).
  * --flows counts, per worker, the distinct bidirectional 5-tuples (the
  * two directions of a flow are one key) and in the total how many of
- * them were seen on more than one worker ("split"). IP fragments are
- * left out of that count ("frags"): the kernel's fanout hash and RSS
- * hash a fragment on its addresses only, so fragments legitimately meet
- * on another worker than the flow's whole packets. Frames without an IP
+ * them were seen on more than one worker ("split"). IP fragments count
+ * as the flow's packets, as the flow table (capture/flow.h) attaches
+ * them: the first fragment has the ports, and a later fragment belongs
+ * to the flow of the first fragment with its (source, destination,
+ * protocol, IP id), wherever that first fragment went. So a flow whose
+ * fragments reached another worker than its whole packets is split.
+ * "frags" is the number of fragments seen, "unmatched" the later
+ * fragments whose first fragment no worker saw (each counts as the
+ * flow of its addresses and protocol, ports 0). An IP id used twice in
+ * one run goes to the flow that used it first. Frames without an IP
  * header are "nokey".
  *
  * "fvcap: capturing ..." on stderr says the sources are open (a test
@@ -53,7 +60,11 @@
 
 static volatile sig_atomic_t got_signal;
 
-/* A flow's identity regardless of direction: the lower endpoint first. */
+/*
+ * A flow's identity regardless of direction: the lower endpoint first.
+ * The same struct holds a fragmented datagram's identity, in its own
+ * direction: a = source, b = destination, pa:pb = the IP id.
+ */
 struct ckey {
 	uint8_t a[16], b[16];
 	uint16_t pa, pb;
@@ -61,8 +72,10 @@ struct ckey {
 	uint8_t pad[2];
 };
 
+/* A set of keys, each with a value (a flow's key) that maps may use. */
 struct keyset {
 	struct ckey *k;
+	struct ckey *v;
 	uint8_t *used;
 	size_t cap, n;
 };
@@ -87,7 +100,9 @@ struct worker {
 	int linktype;
 	FILE *f;
 	struct fv_pcapw *pw;
-	struct keyset set;
+	struct keyset set;    /* flows */
+	struct keyset firsts; /* first fragment's datagram -> its flow */
+	struct keyset laters; /* later fragment's datagram -> ports-0 flow */
 	uint64_t frags, nokey;
 	uint64_t since_stop;
 	int err;
@@ -99,42 +114,57 @@ static uint32_t ckey_hash(const struct ckey *k)
 	return fv_crc32c(0, k, sizeof(*k));
 }
 
-static int keyset_has(const struct keyset *s, const struct ckey *k)
+static void keyset_release(struct keyset *s)
+{
+	free(s->k);
+	free(s->v);
+	free(s->used);
+	memset(s, 0, sizeof(*s));
+}
+
+/* The value of key k, NULL if k is not in the set. */
+static const struct ckey *keyset_get(const struct keyset *s,
+				     const struct ckey *k)
 {
 	size_t i;
 
 	if (!s->cap)
-		return 0;
+		return NULL;
 	for (i = ckey_hash(k) & (s->cap - 1); s->used[i];
 	     i = (i + 1) & (s->cap - 1))
 		if (!memcmp(&s->k[i], k, sizeof(*k)))
-			return 1;
-	return 0;
+			return &s->v[i];
+	return NULL;
 }
 
-static int keyset_add(struct keyset *s, const struct ckey *k);
+static int keyset_add(struct keyset *s, const struct ckey *k,
+		      const struct ckey *v);
 
 static int keyset_grow(struct keyset *s)
 {
 	struct keyset n = {.cap = s->cap ? s->cap * 2 : 4096};
 
 	n.k = calloc(n.cap, sizeof(*n.k));
+	n.v = calloc(n.cap, sizeof(*n.v));
 	n.used = calloc(n.cap, 1);
-	if (!n.k || !n.used) {
+	if (!n.k || !n.v || !n.used) {
 		free(n.k);
+		free(n.v);
 		free(n.used);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < s->cap; i++)
 		if (s->used[i])
-			keyset_add(&n, &s->k[i]);
-	free(s->k);
-	free(s->used);
+			keyset_add(&n, &s->k[i], &s->v[i]);
+	keyset_release(s);
 	*s = n;
 	return 0;
 }
 
-static int keyset_add(struct keyset *s, const struct ckey *k)
+/* Adds k with value v (NULL: zeros); a key already there keeps its
+ * value. */
+static int keyset_add(struct keyset *s, const struct ckey *k,
+		      const struct ckey *v)
 {
 	size_t i;
 	int err;
@@ -149,6 +179,8 @@ static int keyset_add(struct keyset *s, const struct ckey *k)
 		if (!memcmp(&s->k[i], k, sizeof(*k)))
 			return 0;
 	s->k[i] = *k;
+	if (v)
+		s->v[i] = *v;
 	s->used[i] = 1;
 	s->n++;
 	return 0;
@@ -171,21 +203,44 @@ static void canon_key(const struct fv_flow_key *fk, struct ckey *k)
 	k->proto = fk->proto;
 }
 
+/* A fragmented datagram's identity: addresses, protocol, IP id. */
+static void frag_key(const struct fv_pkt *pkt, struct ckey *f)
+{
+	memset(f, 0, sizeof(*f));
+	memcpy(f->a, pkt->key.saddr, 16);
+	memcpy(f->b, pkt->key.daddr, 16);
+	f->pa = (uint16_t)(pkt->frag_id >> 16);
+	f->pb = (uint16_t)pkt->frag_id;
+	f->family = pkt->key.family;
+	f->proto = pkt->key.proto;
+}
+
+/*
+ * Counts the frame's flow. A later fragment is only noted here: its
+ * flow is the first fragment's, known once every worker has stopped
+ * (resolve_frags).
+ */
 static int count_flow(struct worker *w, const struct fv_source_pkt *p)
 {
 	struct fv_pkt pkt;
-	struct ckey k;
+	struct ckey k, f;
+	int err;
 
 	if (fv_decode(w->linktype, p->data, p->caplen, &pkt) != 0) {
 		w->nokey++;
 		return 0;
 	}
+	canon_key(&pkt.key, &k);
 	if (pkt.flags & FV_PKT_FRAG) {
 		w->frags++;
-		return 0;
+		frag_key(&pkt, &f);
+		if (pkt.flags & FV_PKT_FRAG_LATER)
+			return keyset_add(&w->laters, &f, &k);
+		err = keyset_add(&w->firsts, &f, &k);
+		if (err)
+			return err;
 	}
-	canon_key(&pkt.key, &k);
-	return keyset_add(&w->set, &k);
+	return keyset_add(&w->set, &k, NULL);
 }
 
 static int on_packet(void *arg, const struct fv_source_pkt *p)
@@ -284,6 +339,39 @@ static void usage(FILE *f)
 		"ones\n");
 }
 
+/*
+ * Puts each worker's later fragments into the flow of their first
+ * fragment: the one on the same worker if there is one (as the worker's
+ * flow table would), else one on another worker (the flow is then
+ * split), else the fragment's own ports-0 flow (*unmatched).
+ */
+static int resolve_frags(struct worker *ws, unsigned n, uint64_t *unmatched)
+{
+	*unmatched = 0;
+	for (unsigned i = 0; i < n; i++) {
+		const struct keyset *l = &ws[i].laters;
+
+		for (size_t e = 0; e < l->cap; e++) {
+			const struct ckey *flow;
+			int err;
+
+			if (!l->used[e])
+				continue;
+			flow = keyset_get(&ws[i].firsts, &l->k[e]);
+			for (unsigned j = 0; j < n && !flow; j++)
+				flow = keyset_get(&ws[j].firsts, &l->k[e]);
+			if (!flow) {
+				flow = &l->v[e];
+				(*unmatched)++;
+			}
+			err = keyset_add(&ws[i].set, flow, NULL);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
 /* Flows seen by worker i and not by an earlier one; split ones. */
 static void count_split(struct worker *ws, unsigned n, uint64_t *distinct,
 			uint64_t *split)
@@ -298,7 +386,7 @@ static void count_split(struct worker *ws, unsigned n, uint64_t *distinct,
 			if (!s->used[e])
 				continue;
 			for (unsigned j = 0; j < n && !earlier; j++) {
-				if (j == i || !keyset_has(&ws[j].set, &s->k[e]))
+				if (j == i || !keyset_get(&ws[j].set, &s->k[e]))
 					continue;
 				if (j < i)
 					earlier = 1;
@@ -333,15 +421,23 @@ static int open_output(struct worker *w, const char *prefix, uint32_t snap)
 	return err;
 }
 
-static void report(struct worker *ws, unsigned n, int flows)
+static int report(struct worker *ws, unsigned n, int flows)
 {
 	struct fv_source_stats st, tot;
-	uint64_t frags = 0, nokey = 0, distinct, split;
+	uint64_t frags = 0, nokey = 0, unmatched = 0, distinct, split;
+	int err;
 
+	if (flows) {
+		err = resolve_frags(ws, n, &unmatched);
+		if (err) {
+			fprintf(stderr, "fvcap: --flows: %s\n",
+				fv_strerror(err));
+			return err;
+		}
+	}
 	memset(&tot, 0, sizeof(tot));
 	for (unsigned i = 0; i < n; i++) {
-		int err = fv_source_stats(ws[i].src, &st);
-
+		err = fv_source_stats(ws[i].src, &st);
 		if (err)
 			fprintf(stderr, "fvcap: worker %u stats: %s\n", i,
 				fv_strerror(err));
@@ -364,10 +460,11 @@ static void report(struct worker *ws, unsigned n, int flows)
 	if (flows) {
 		count_split(ws, n, &distinct, &split);
 		printf(" flows=%" PRIu64 " split=%" PRIu64 " frags=%" PRIu64
-		       " nokey=%" PRIu64,
-		       distinct, split, frags, nokey);
+		       " unmatched=%" PRIu64 " nokey=%" PRIu64,
+		       distinct, split, frags, unmatched, nokey);
 	}
 	printf("\n");
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -557,7 +654,8 @@ int main(int argc, char **argv)
 			rc = 1;
 		}
 	}
-	report(ws, nw, c.flows);
+	if (report(ws, nw, c.flows))
+		rc = 1;
 out_close:
 	for (unsigned i = 0; i < opened; i++) {
 		if (ws[i].pw && (err = fv_pcapw_close(ws[i].pw))) {
@@ -571,8 +669,9 @@ out_close:
 			rc = 1;
 		}
 		fv_source_close(ws[i].src);
-		free(ws[i].set.k);
-		free(ws[i].set.used);
+		keyset_release(&ws[i].set);
+		keyset_release(&ws[i].firsts);
+		keyset_release(&ws[i].laters);
 	}
 	free(ws);
 	return rc;

@@ -6,10 +6,15 @@
  * returns the ops table, and uses nothing of libflowvault.
  *
  * One port, one RX queue per worker: worker w polls queue w. With more
- * than one worker the port spreads packets with RSS on IP/TCP/UDP and a
- * symmetric key (0x6d5a repeated: Toeplitz gives both directions of a
- * flow the same hash), so a flow stays on one worker. A PMD without RSS
- * (net_pcap, net_af_packet) takes one worker only.
+ * than one worker the port spreads packets with RSS on the IP addresses
+ * only (the RTE_ETH_RSS_IP types, no TCP/UDP ports) and a symmetric key
+ * (0x6d5a repeated: Toeplitz gives both directions the same hash), so
+ * every packet between two hosts reaches one worker. Ports are left out
+ * for the fragments: a NIC hashes a fragment on its addresses only (a
+ * later fragment has no ports), so with ports in the hash a fragmented
+ * flow's whole packets and fragments would reach different workers and
+ * be recorded as two partial flows (as afpacket.c explains). A PMD
+ * without RSS (net_pcap, net_af_packet) takes one worker only.
  *
  * Life cycle. DPDK is process-wide state, so the EAL and the port live in
  * one static struct shared by the workers of the capture (opens come in
@@ -166,8 +171,8 @@ out_free:
 /* Configures the port with nworkers RX queues and sets them all up. */
 static int dpk_port_setup(uint16_t port, unsigned nworkers, char *errbuf)
 {
-	static const uint64_t want_rss =
-		RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP;
+	/* Addresses only, for every IPv4 and IPv6 packet: see the top. */
+	static const uint64_t want_rss = RTE_ETH_RSS_IP;
 	uint8_t key[DPK_RSS_KEYMAX];
 	struct rte_eth_dev_info info;
 	struct rte_eth_conf conf;

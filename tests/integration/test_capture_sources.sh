@@ -7,7 +7,11 @@
 #   afpacket 1 and 2 workers, pcap 1 worker: generated traffic (fvgen)
 #     and corpus captures with 802.1Q, QinQ and 802.1ad tags (the kernel
 #     strips the outer tag; the backend must put it back);
-#   2 workers: every 5-tuple on exactly one worker, both workers busy;
+#   2 workers: every flow on exactly one worker, its IP fragments
+#     included (fvcap --flows puts a later fragment in the flow of its
+#     first), with fragments in the traffic, both workers busy; frames
+#     the capturing host sends (outgoing: the fanout program reads them
+#     from another offset) as well as frames it receives;
 #   a callback that stops every 7 frames: nothing lost or reordered;
 #   a slow consumer on a 1 MiB ring: captured + drops = sent;
 #   a capture filter with a snap length: the frames tcpdump selects;
@@ -128,6 +132,57 @@ def compare(args):
         print('  extra %d bytes: %s' % (len(k[0]), k[0][:24].hex()))
     return 0 if not (miss or extra or bad or (order and disorder)) else 1
 
+def frags(args):
+    """IP fragments in the Ethernet frames of a file (RFC 791 flags and
+    offset; RFC 8200 fragment header after hop-by-hop, routing and
+    destination options), an oracle for fvcap's frags= count."""
+    n = 0
+    for ts, lt, cl, ol, d in frames(args[0]):
+        off, et = 14, struct.unpack('>H', d[12:14])[0]
+        while et in (0x8100, 0x88a8, 0x9100) and off + 4 <= len(d):
+            et = struct.unpack('>H', d[off + 2:off + 4])[0]
+            off += 4
+        if et == 0x0800 and off + 8 <= len(d):
+            n += (struct.unpack('>H', d[off + 6:off + 8])[0] & 0x3fff) != 0
+        elif et == 0x86dd and off + 40 <= len(d):
+            nh, off = d[off + 6], off + 40
+            while nh in (0, 43, 60) and off + 2 <= len(d):
+                nh, off = d[off], off + 8 * (d[off + 1] + 1)
+            n += nh == 44
+    print(n)
+    return 0
+
+def fanout(args):
+    """Every frame on the worker afpacket's fanout program picks
+    (capture/afpacket.c, docs/capture.md): the XOR of the IP address
+    words, h ^= h >> 16, times 0x9e3779b1, h ^= h >> 16, modulo the
+    number of workers; worker 0 without IP. Args: PREFIX.w0.pcap ..."""
+    n, bad = len(args), 0
+    for w, path in enumerate(args):
+        for ts, lt, cl, ol, d in frames(path):
+            off, et = 14, struct.unpack('>H', d[12:14])[0]
+            for _ in range(5):
+                if et not in (0x8100, 0x88a8, 0x9100) or off + 4 > len(d):
+                    break
+                et = struct.unpack('>H', d[off + 2:off + 4])[0]
+                off += 4
+            if et == 0x0800 and off + 20 <= len(d):
+                ws = struct.unpack('>2I', d[off + 12:off + 20])
+            elif et == 0x86dd and off + 40 <= len(d):
+                ws = struct.unpack('>8I', d[off + 8:off + 40])
+            else:
+                ws = ()
+            h = 0
+            for x in ws:
+                h ^= x
+            if ws:
+                h ^= h >> 16
+                h = h * 0x9e3779b1 & 0xffffffff
+                h ^= h >> 16
+            bad += (h % n) != w
+    print('fanout: workers=%d frames elsewhere than the hash says=%d' % (n, bad))
+    return 1 if bad else 0
+
 def subset(args):
     """Every captured frame was sent (a sub-multiset)."""
     want = collections.Counter((f[4], f[3]) for f in frames(args[0]))
@@ -153,7 +208,8 @@ cmd, args = sys.argv[1], sys.argv[2:]
 if cmd == 'count':
     print(len(frames(args[0])))
     sys.exit(0)
-sys.exit({'compare': compare, 'subset': subset, 'concat': concat}[cmd](args))
+sys.exit({'compare': compare, 'subset': subset, 'concat': concat,
+          'frags': frags, 'fanout': fanout}[cmd](args))
 EOF
 
 fail=0
@@ -162,14 +218,14 @@ bad() {
 	fail=1
 }
 
-# Starts fvcap in namespace A with the given options (writing
-# $T/$name.w*.pcap, $T/$name.out, $T/$name.err), waits until its sources
-# are open.
+# Starts fvcap in namespace $CAPNS (default A) with the given options
+# (writing $T/$name.w*.pcap, $T/$name.out, $T/$name.err), waits until its
+# sources are open.
 start_cap() { # name fvcap-args...
 	local name=$1 i
 	shift
 	rm -f "$T/$name".w*.pcap
-	ip netns exec "$NA" timeout 60 "$CAP" "$@" -w "$T/$name" \
+	ip netns exec "${CAPNS:-$NA}" timeout 60 "$CAP" "$@" -w "$T/$name" \
 		>"$T/$name.out" 2>"$T/$name.err" &
 	fvpid=$!
 	for i in $(seq 100); do
@@ -202,12 +258,13 @@ field() { # name key [line]: a key=value of the total (or worker) line
 }
 
 # One capture of a whole file, compared frame by frame with what was sent.
+# On $CAPIF (default: the receiving end, $VA).
 check_file() { # name file nworkers fvcap-args...
 	local name=$1 file=$2 nw=$3 n t0 t1 w
 	shift 3
 	n=$($PY "$T/fvt.py" count "$file")
 	t0=$(date +%s%N)
-	start_cap "$name" -i "$VA" --threads "$nw" --count "$n" --seconds 30 \
+	start_cap "$name" -i "${CAPIF:-$VA}" --threads "$nw" --count "$n" --seconds 30 \
 		--flows "$@" || return
 	replay "$name" "$file" --topspeed
 	finish_cap "$name"
@@ -217,8 +274,20 @@ check_file() { # name file nworkers fvcap-args...
 		"$T/$name".w*.pcap | sed "s/^/  $name: /"
 	[ "${PIPESTATUS[0]}" = 0 ] || bad "$name: captured frames differ from sent"
 	if [ "$nw" -gt 1 ]; then
+		# Split counts fragments with their flow, so it proves
+		# something only when the fragments were all there.
+		[ "$(field "$name" frags)" = "$($PY "$T/fvt.py" frags "$file")" ] ||
+			bad "$name: frags=$(field "$name" frags), the file has $($PY "$T/fvt.py" frags "$file")"
 		[ "$(field "$name" split)" = 0 ] ||
 			bad "$name: flows split across workers"
+		case "$*" in
+		*afpacket*)
+			$PY "$T/fvt.py" fanout $(for ((w = 0; w < nw; w++)); do
+				echo "$T/$name.w$w.pcap"; done) | sed "s/^/  $name: /"
+			[ "${PIPESTATUS[0]}" = 0 ] ||
+				bad "$name: frames on another worker than the fanout hash's"
+			;;
+		esac
 		for ((w = 0; w < nw; w++)); do
 			[ "$(field "$name" flows "worker $w:")" -gt 0 ] ||
 				bad "$name: worker $w got no flow"
@@ -227,14 +296,18 @@ check_file() { # name file nworkers fvcap-args...
 }
 
 "$GEN" -q --usec --flows 300 --seed 5 -w "$T/gen.pcap" || exit 1
-echo "generated: $($PY "$T/fvt.py" count "$T/gen.pcap") frames"
+echo "generated: $($PY "$T/fvt.py" count "$T/gen.pcap") frames, $($PY "$T/fvt.py" frags "$T/gen.pcap") fragments"
 
 # Corpus: Ethernet captures with 802.1Q (VLAN 123, and VLAN 0 with PCP and
-# DEI bits), 802.1Q-in-802.1Q, an 802.1ad S-tag, IPv4 fragments, and a
-# 13-connection HTTP page load. "plain" leaves out the 802.1ad frames and
-# the fragments for DPDK's net_af_packet (see docs/capture.md).
+# DEI bits), 802.1Q-in-802.1Q, an 802.1ad S-tag, IPv4 fragments (UDP and
+# TCP flows whose whole packets and fragments mix, a SYN in two
+# fragments, fragments without their first), and a 13-connection HTTP
+# page load. "plain" leaves out the 802.1ad frames and the fragments for
+# DPDK's net_af_packet (see docs/capture.md).
 plain="http/http-vlan-0.pcap vlan/icmp_dot1q.pcap vlan/q-in-q.pcap http/bro.org.pcap"
-special="vlan/802.1ad_QinQ.pcap dns/dns-edns-ecs.pcap"
+special="vlan/802.1ad_QinQ.pcap dns/dns-edns-ecs.pcap fragments/fragmented-1.pcap
+	fragments/fragmented-2.pcap fragments/fragmented-3.pcap
+	fragments/fragmented-4.pcap fragments/fragmented-syn.pcap"
 have_corpus=1
 for f in $plain $special; do
 	[ -f "$CORPUS/$f" ] || have_corpus=0
@@ -242,7 +315,7 @@ done
 if [ $have_corpus = 1 ]; then
 	$PY "$T/fvt.py" concat "$T/plain.pcap" $(for f in $plain; do echo "$CORPUS/$f"; done) || exit 1
 	$PY "$T/fvt.py" concat "$T/corpus.pcap" $(for f in $plain $special; do echo "$CORPUS/$f"; done) || exit 1
-	echo "corpus: $($PY "$T/fvt.py" count "$T/corpus.pcap") frames"
+	echo "corpus: $($PY "$T/fvt.py" count "$T/corpus.pcap") frames, $($PY "$T/fvt.py" frags "$T/corpus.pcap") fragments"
 else
 	echo "corpus: not found in $CORPUS, corpus cases skipped"
 fi
@@ -251,6 +324,12 @@ echo "== afpacket"
 check_file afp1 "$T/gen.pcap" 1 --backend afpacket
 check_file afp2 "$T/gen.pcap" 2 --backend afpacket
 [ $have_corpus = 1 ] && check_file afp2-corpus "$T/corpus.pcap" 2 --backend afpacket
+check_file afp3 "$T/gen.pcap" 3 --backend afpacket
+# Outgoing frames: fvcap on the sending end, where skb->data starts at
+# the Ethernet header and the tags are in the frame.
+CAPNS=$NB CAPIF=$VB check_file afp2-out "$T/gen.pcap" 2 --backend afpacket
+[ $have_corpus = 1 ] && CAPNS=$NB CAPIF=$VB check_file afp2-out-corpus \
+	"$T/corpus.pcap" 2 --backend afpacket
 [ $have_corpus = 1 ] && check_file afp1-corpus "$T/corpus.pcap" 1 --backend afpacket
 # The callback stops delivery every 7 frames: the next poll resumes.
 check_file afp-stop "$T/gen.pcap" 1 --backend afpacket --stop-every 7
