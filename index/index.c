@@ -1,8 +1,9 @@
 /*
  * index.c - the flow index on LMDB: one environment per store
  * (STORE/index/data.mdb + lock.mdb) holding seven named databases. The
- * key and value layouts are in docs/format-index.md; keys are big-endian
- * so that LMDB's memcmp order is numeric order, values little-endian.
+ * key and value layouts are in docs/format.md "Index (LMDB)"; keys are
+ * big-endian so that LMDB's memcmp order is numeric order, values
+ * little-endian.
  *
  * Writing: one write txn lives in struct fv_index between fv_index_begin()
  * and fv_index_commit()/fv_index_abort(); after a put_* fails the caller
@@ -28,27 +29,38 @@
 #include "index/filter.h"
 #include "index/index.h"
 
-#define FV_INDEX_FORMAT	     2		   /* meta "index_format" */
+#define FV_INDEX_FORMAT	     3		   /* meta "index_format" */
 #define FV_INDEX_MAP_DEFAULT (64ull << 30) /* address space, not disk */
 #define FV_INDEX_MAX_READERS 256
 
 #define META_FORMAT	  "index_format"
 #define META_MAX_DURATION "max_duration_ns"
 
-/* Key lengths (docs/format-index.md). */
+/* Key and value lengths (docs/format.md "Index (LMDB)"). */
 #define KEY_FLOW_LEN   8  /* id */
 #define KEY_PLACES_LEN 12 /* id, part */
-#define KEY_TIME_LEN   16 /* first_ns, id */
-#define KEY_HOST_PFX   17 /* family, addr[16] */
-#define KEY_HOST_LEN   (KEY_HOST_PFX + 16)
-#define KEY_PORT_PFX   2 /* port */
-#define KEY_PORT_LEN   (KEY_PORT_PFX + 16)
+#define KEY_SEC_MAX    17 /* byhost: family, addr[16] */
+#define KEY_TIME_LEN   1  /* bytime: the one key, 0 */
+#define DUP_LEN	       16 /* secondary dups: first_ns, id */
 #define KEY_BLOCK_LEN  8  /* ref */
 #define VAL_BLOCK_LEN  32 /* seq, first_ns, last_ns, count, disk_len */
+#define VAL_FLOW_MAX   (FV_FLOW_REC_MAX + FV_PLACES_CHUNK)
+
+enum { SEC_TIME, SEC_HOST, SEC_PORT, SEC_N };
+
+/* A secondary key queued in the write txn, written sorted at commit. */
+struct sec_ent {
+	uint8_t db; /* SEC_* */
+	uint8_t klen;
+	uint8_t dead; /* deleted again in the same txn */
+	uint8_t key[KEY_SEC_MAX];
+	uint8_t dup[DUP_LEN];
+};
 
 struct fv_index {
 	MDB_env *env;
-	MDB_dbi meta, flows, places, bytime, byhost, byport, blocks;
+	MDB_dbi meta, flows, places, blocks;
+	MDB_dbi sec[SEC_N]; /* bytime, byhost, byport */
 	unsigned flags;
 	char *data_path; /* dir/data.mdb, for fv_index_stats() */
 
@@ -56,10 +68,20 @@ struct fv_index {
 	MDB_txn *txn;
 	int maxdur_known;
 	uint64_t maxdur;
-	int time_last_known, time_last_valid;
-	uint8_t time_last[KEY_TIME_LEN];
+	int flow_last_known, flow_last_valid;
+	uint64_t flow_last;
+	int places_last_known, places_last_valid;
+	uint8_t places_last[KEY_PLACES_LEN];
 	int block_last_known, block_last_valid;
 	uint64_t block_last;
+	/* Places part 0 put last, held back to go into its flow's value. */
+	int pend_valid;
+	uint64_t pend_id;
+	uint32_t pend_len;
+	uint8_t pend[FV_PLACES_CHUNK];
+	/* Secondary keys of this txn (the array is kept across txns). */
+	struct sec_ent *q;
+	size_t qn, qcap;
 
 	pthread_mutex_t err_lock;
 	char err[256];
@@ -145,96 +167,223 @@ const char *fv_index_last_error(const struct fv_index *ix)
 /* ---- flow records ---- */
 
 /*
- * The flow record, FV_FLOW_REC_LEN bytes, little-endian:
- *   0 u8 version  1 u8 length  2 u8 family  3 u8 proto  4 u16 vlan
- *   6 u16 sport  8 u16 dport  10 u16 flags  12 u16 iface  14 u16 reserved
- *   16 u64 id  24 saddr[16]  40 daddr[16]  56 u64 first_ns  64 u64 last_ns
- *   72 u64 pkts[0]  80 u64 pkts[1]  88 u64 bytes[0]  96 u64 bytes[1]
- *   104 u8 tcp_flags[0]  105 u8 tcp_flags[1]  106 u8 icmp_type
- *   107 u8 icmp_code  108 u8 end_reason  109 u8 worker  110 u16 zero
- *   112 u32 places_parts  116..127 zero
+ * The flow record, version FV_FLOW_REC_VERSION (docs/format.md "flows"):
+ * fixed head, then LEB128 varints, then the fields that are seldom set,
+ * each present only when its shape bit says so. The id is not in it (it
+ * is the key). Varints are minimal: a decoder refuses an overlong one,
+ * so one flow has exactly one encoding.
  */
-void fv_flow_encode(const struct fv_flow *f, uint8_t out[FV_FLOW_REC_LEN])
+enum {
+	SHAPE_ADDR16 = 1 << 0,	 /* addresses are 16 bytes (else 4) */
+	SHAPE_VLAN = 1 << 1,	 /* varint vlan follows */
+	SHAPE_IFACE = 1 << 2,	 /* varint iface follows */
+	SHAPE_RESERVED = 1 << 3, /* varint reserved follows */
+	SHAPE_ICMP = 1 << 4,	 /* icmp_type, icmp_code follow */
+	SHAPE_BACKWARD = 1 << 5, /* last_ns < first_ns: the delta is negated */
+	SHAPE_PLACES = 1 << 6,	 /* the rest of the value is places part 0 */
+	SHAPE_KNOWN = (1 << 7) - 1,
+};
+
+#define REC_HEAD_LEN 8 /* version, shape, family, proto, sport, dport */
+
+static int addr_is_v4(const struct fv_flow *f)
 {
-	memset(out, 0, FV_FLOW_REC_LEN);
-	out[0] = FV_FLOW_RECORD_VERSION;
-	out[1] = FV_FLOW_REC_LEN;
+	static const uint8_t zero[12];
+
+	return f->key.family == 4 && !memcmp(f->key.saddr + 4, zero, 12) &&
+	       !memcmp(f->key.daddr + 4, zero, 12);
+}
+
+/* Encodes f with shape bits extra (SHAPE_PLACES or 0); returns bytes. */
+static size_t rec_encode(const struct fv_flow *f, unsigned extra,
+			 uint8_t out[FV_FLOW_REC_MAX])
+{
+	size_t alen = addr_is_v4(f) ? 4 : 16, n = REC_HEAD_LEN;
+	uint8_t shape = (uint8_t)extra;
+
+	if (alen == 16)
+		shape |= SHAPE_ADDR16;
+	if (f->key.vlan)
+		shape |= SHAPE_VLAN;
+	if (f->iface)
+		shape |= SHAPE_IFACE;
+	if (f->reserved)
+		shape |= SHAPE_RESERVED;
+	if (f->icmp_type || f->icmp_code)
+		shape |= SHAPE_ICMP;
+	if (f->last_ns < f->first_ns)
+		shape |= SHAPE_BACKWARD;
+	out[0] = FV_FLOW_REC_VERSION;
+	out[1] = shape;
 	out[2] = f->key.family;
 	out[3] = f->key.proto;
-	put_le16(out + 4, f->key.vlan);
-	put_le16(out + 6, f->key.sport);
-	put_le16(out + 8, f->key.dport);
-	put_le16(out + 10, f->flags);
-	put_le16(out + 12, f->iface);
-	put_le16(out + 14, f->reserved);
-	put_le64(out + 16, f->id);
-	memcpy(out + 24, f->key.saddr, 16);
-	memcpy(out + 40, f->key.daddr, 16);
-	put_le64(out + 56, f->first_ns);
-	put_le64(out + 64, f->last_ns);
-	put_le64(out + 72, f->pkts[0]);
-	put_le64(out + 80, f->pkts[1]);
-	put_le64(out + 88, f->bytes[0]);
-	put_le64(out + 96, f->bytes[1]);
-	out[104] = f->tcp_flags[0];
-	out[105] = f->tcp_flags[1];
-	out[106] = f->icmp_type;
-	out[107] = f->icmp_code;
-	out[108] = f->end_reason;
-	out[109] = f->worker;
-	put_le32(out + 112, f->places_parts);
+	put_le16(out + 4, f->key.sport);
+	put_le16(out + 6, f->key.dport);
+	memcpy(out + n, f->key.saddr, alen);
+	memcpy(out + n + alen, f->key.daddr, alen);
+	n += 2 * alen;
+	put_le64(out + n, f->first_ns);
+	n += 8;
+	n += fv_varint_put(out + n, shape & SHAPE_BACKWARD
+					    ? f->first_ns - f->last_ns
+					    : f->last_ns - f->first_ns);
+	n += fv_varint_put(out + n, f->pkts[0]);
+	n += fv_varint_put(out + n, f->pkts[1]);
+	n += fv_varint_put(out + n, f->bytes[0]);
+	n += fv_varint_put(out + n, f->bytes[1]);
+	out[n++] = f->tcp_flags[0];
+	out[n++] = f->tcp_flags[1];
+	out[n++] = f->end_reason;
+	out[n++] = f->worker;
+	n += fv_varint_put(out + n, f->flags);
+	n += fv_varint_put(out + n, f->places_parts);
+	if (shape & SHAPE_VLAN)
+		n += fv_varint_put(out + n, f->key.vlan);
+	if (shape & SHAPE_IFACE)
+		n += fv_varint_put(out + n, f->iface);
+	if (shape & SHAPE_RESERVED)
+		n += fv_varint_put(out + n, f->reserved);
+	if (shape & SHAPE_ICMP) {
+		out[n++] = f->icmp_type;
+		out[n++] = f->icmp_code;
+	}
+	return n;
+}
+
+size_t fv_flow_encode(const struct fv_flow *f, uint8_t out[FV_FLOW_REC_MAX])
+{
+	return rec_encode(f, 0, out);
+}
+
+/* A minimal LEB128 varint at *off, at most max: advances *off, or 0 if
+ * it is cut short, overlong or too large. */
+static int rd_varint(const uint8_t *p, size_t len, size_t *off, uint64_t max,
+		     uint64_t *v)
+{
+	size_t m = fv_varint_get(p + *off, len - *off, v);
+
+	if (!m || *v > max || (m > 1 && !p[*off + m - 1]))
+		return 0;
+	*off += m;
+	return 1;
 }
 
 /*
- * Decodes a record written by fv_flow_encode(). A record of this version
- * may declare a length above FV_FLOW_REC_LEN (fields appended later); the
- * bytes past the ones known here are ignored.
+ * Decodes a value of the flows db: the record into f (id left 0: it is
+ * the key) and, when the value carries places part 0, its offset in
+ * *places (else len). Refuses any byte it does not expect.
  */
-int fv_flow_decode(const uint8_t *p, size_t len, struct fv_flow *f)
+static int rec_decode(const uint8_t *p, size_t len, struct fv_flow *f,
+		      size_t *places)
 {
-	if (len < 2)
+	uint64_t v[5], flags, parts, x;
+	size_t alen, n = REC_HEAD_LEN;
+	uint8_t shape;
+
+	if (len < 1)
 		return FV_EFORMAT;
-	if (p[0] != FV_FLOW_RECORD_VERSION)
+	if (p[0] != FV_FLOW_REC_VERSION)
 		return FV_EVERSION;
-	if (p[1] < FV_FLOW_REC_LEN || len < p[1])
+	if (len < REC_HEAD_LEN || (p[1] & ~SHAPE_KNOWN))
 		return FV_EFORMAT;
 	memset(f, 0, sizeof(*f));
+	shape = p[1];
+	alen = shape & SHAPE_ADDR16 ? 16 : 4;
+	if (alen == 4 && p[2] != 4)
+		return FV_EFORMAT;
 	f->key.family = p[2];
 	f->key.proto = p[3];
-	f->key.vlan = le16(p + 4);
-	f->key.sport = le16(p + 6);
-	f->key.dport = le16(p + 8);
-	f->flags = le16(p + 10);
-	f->iface = le16(p + 12);
-	f->reserved = le16(p + 14);
-	f->id = le64(p + 16);
-	memcpy(f->key.saddr, p + 24, 16);
-	memcpy(f->key.daddr, p + 40, 16);
-	f->first_ns = le64(p + 56);
-	f->last_ns = le64(p + 64);
-	f->pkts[0] = le64(p + 72);
-	f->pkts[1] = le64(p + 80);
-	f->bytes[0] = le64(p + 88);
-	f->bytes[1] = le64(p + 96);
-	f->tcp_flags[0] = p[104];
-	f->tcp_flags[1] = p[105];
-	f->icmp_type = p[106];
-	f->icmp_code = p[107];
-	f->end_reason = p[108];
-	f->worker = p[109];
-	f->places_parts = le32(p + 112);
+	f->key.sport = le16(p + 4);
+	f->key.dport = le16(p + 6);
+	if (len - n < 2 * alen + 8)
+		return FV_EFORMAT;
+	memcpy(f->key.saddr, p + n, alen);
+	memcpy(f->key.daddr, p + n + alen, alen);
+	n += 2 * alen;
+	if (alen == 16 && addr_is_v4(f))
+		return FV_EFORMAT; /* the short form was due */
+	f->first_ns = le64(p + n);
+	n += 8;
+	for (int i = 0; i < 5; i++)
+		if (!rd_varint(p, len, &n, UINT64_MAX, &v[i]))
+			return FV_EFORMAT;
+	if (shape & SHAPE_BACKWARD) {
+		if (!v[0] || v[0] > f->first_ns)
+			return FV_EFORMAT;
+		f->last_ns = f->first_ns - v[0];
+	} else {
+		if (v[0] > UINT64_MAX - f->first_ns)
+			return FV_EFORMAT;
+		f->last_ns = f->first_ns + v[0];
+	}
+	f->pkts[0] = v[1];
+	f->pkts[1] = v[2];
+	f->bytes[0] = v[3];
+	f->bytes[1] = v[4];
+	if (len - n < 4)
+		return FV_EFORMAT;
+	f->tcp_flags[0] = p[n];
+	f->tcp_flags[1] = p[n + 1];
+	f->end_reason = p[n + 2];
+	f->worker = p[n + 3];
+	n += 4;
+	if (!rd_varint(p, len, &n, UINT16_MAX, &flags) ||
+	    !rd_varint(p, len, &n, UINT32_MAX, &parts))
+		return FV_EFORMAT;
+	f->flags = (uint16_t)flags;
+	f->places_parts = (uint32_t)parts;
+	if (shape & SHAPE_VLAN) {
+		if (!rd_varint(p, len, &n, UINT16_MAX, &x) || !x)
+			return FV_EFORMAT;
+		f->key.vlan = (uint16_t)x;
+	}
+	if (shape & SHAPE_IFACE) {
+		if (!rd_varint(p, len, &n, UINT16_MAX, &x) || !x)
+			return FV_EFORMAT;
+		f->iface = (uint16_t)x;
+	}
+	if (shape & SHAPE_RESERVED) {
+		if (!rd_varint(p, len, &n, UINT16_MAX, &x) || !x)
+			return FV_EFORMAT;
+		f->reserved = (uint16_t)x;
+	}
+	if (shape & SHAPE_ICMP) {
+		if (len - n < 2 || !(p[n] | p[n + 1]))
+			return FV_EFORMAT;
+		f->icmp_type = p[n];
+		f->icmp_code = p[n + 1];
+		n += 2;
+	}
+	/* Places, when present, are 1..FV_PLACES_CHUNK bytes; else nothing
+	 * may follow. */
+	if ((shape & SHAPE_PLACES) ? n == len || len - n > FV_PLACES_CHUNK
+				   : n != len)
+		return FV_EFORMAT;
+	*places = n;
 	return 0;
+}
+
+int fv_flow_decode(const uint8_t *p, size_t len, struct fv_flow *f)
+{
+	size_t places;
+	int err = rec_decode(p, len, f, &places);
+
+	if (!err && places != len)
+		return FV_EFORMAT; /* a db value, not a record alone */
+	return err;
 }
 
 /* ---- open / close ---- */
 
 static int open_dbs(struct fv_index *ix)
 {
-	static const char *const names[] = {"meta",   "flows",	"places",
-					    "bytime", "byhost", "byport",
-					    "blocks"};
-	MDB_dbi *dbis[] = {&ix->meta,	&ix->flows,  &ix->places, &ix->bytime,
-			   &ix->byhost, &ix->byport, &ix->blocks};
+	static const char *const names[] = {"flows",  "places", "blocks",
+					    "bytime", "byhost", "byport"};
+	MDB_dbi *dbis[] = {&ix->flows,	       &ix->places,
+			   &ix->blocks,	       &ix->sec[SEC_TIME],
+			   &ix->sec[SEC_HOST], &ix->sec[SEC_PORT]};
+	const unsigned dup = MDB_DUPSORT | MDB_DUPFIXED;
+	const unsigned dbflags[] = {0, 0, 0, dup, dup, dup};
 	int create = !!(ix->flags & FV_INDEX_CREATE);
 	uint8_t fmt[8];
 	MDB_txn *txn;
@@ -244,22 +393,18 @@ static int open_dbs(struct fv_index *ix)
 	rc = mdb_txn_begin(ix->env, NULL, create ? 0 : MDB_RDONLY, &txn);
 	if (rc)
 		return ix_err(ix, "mdb_txn_begin", rc);
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		rc = mdb_dbi_open(txn, names[i], create ? MDB_CREATE : 0,
-				  dbis[i]);
-		if (rc == MDB_NOTFOUND) {
-			set_errf(ix,
-				 "database '%s' missing: not a flowvault index",
-				 names[i]);
-			err = FV_EFORMAT;
-			goto out_abort;
-		}
-		if (rc) {
-			err = ix_err(ix, "mdb_dbi_open", rc);
-			goto out_abort;
-		}
+	rc = mdb_dbi_open(txn, "meta", create ? MDB_CREATE : 0, &ix->meta);
+	if (rc == MDB_NOTFOUND) {
+		set_errf(ix, "database 'meta' missing: not a flowvault index");
+		err = FV_EFORMAT;
+		goto out_abort;
+	}
+	if (rc) {
+		err = ix_err(ix, "mdb_dbi_open", rc);
+		goto out_abort;
 	}
 
+	/* The format first: the other dbs' flags depend on it. */
 	k.mv_data = (void *)META_FORMAT;
 	k.mv_size = strlen(META_FORMAT);
 	rc = mdb_get(txn, ix->meta, &k, &v);
@@ -292,6 +437,24 @@ static int open_dbs(struct fv_index *ix)
 			 (unsigned long long)le64(v.mv_data), FV_INDEX_FORMAT);
 		err = FV_EVERSION;
 		goto out_abort;
+	}
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		rc = mdb_dbi_open(txn, names[i],
+				  dbflags[i] | (create ? MDB_CREATE : 0),
+				  dbis[i]);
+		if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE) {
+			set_errf(ix, "database '%s' %s: not a flowvault index",
+				 names[i],
+				 rc == MDB_NOTFOUND ? "missing"
+						    : "of another kind");
+			err = FV_EFORMAT;
+			goto out_abort;
+		}
+		if (rc) {
+			err = ix_err(ix, "mdb_dbi_open", rc);
+			goto out_abort;
+		}
 	}
 
 	/* Committing (also a read txn) keeps the dbi handles open. */
@@ -402,6 +565,7 @@ void fv_index_close(struct fv_index *ix)
 		mdb_txn_abort(ix->txn);
 	mdb_env_close(ix->env);
 	free(ix->data_path);
+	free(ix->q);
 	pthread_mutex_destroy(&ix->err_lock);
 	free(ix);
 }
@@ -412,8 +576,11 @@ static void txn_reset(struct fv_index *ix)
 {
 	ix->txn = NULL;
 	ix->maxdur_known = 0;
-	ix->time_last_known = 0;
+	ix->flow_last_known = 0;
+	ix->places_last_known = 0;
 	ix->block_last_known = 0;
+	ix->pend_valid = 0;
+	ix->qn = 0;
 }
 
 int fv_index_begin(struct fv_index *ix)
@@ -433,12 +600,24 @@ int fv_index_begin(struct fv_index *ix)
 	return 0;
 }
 
+static int pend_flush(struct fv_index *ix);
+static int sec_write(struct fv_index *ix);
+
 int fv_index_commit(struct fv_index *ix)
 {
-	int rc;
+	int rc, err;
 
 	if (!ix->txn)
 		return -EINVAL;
+	/* What was held back goes in first; a failure drops the batch. */
+	err = pend_flush(ix);
+	if (!err)
+		err = sec_write(ix);
+	if (err) {
+		mdb_txn_abort(ix->txn);
+		txn_reset(ix);
+		return err;
+	}
 	rc = mdb_txn_commit(ix->txn); /* frees the txn, also on failure */
 	txn_reset(ix);
 	return ix_err(ix, "mdb_txn_commit", rc);
@@ -463,17 +642,20 @@ static int wput(struct fv_index *ix, MDB_dbi dbi, const char *op,
 	return ix_err(ix, op, mdb_put(ix->txn, dbi, &k, &v, fl));
 }
 
+/* Deletes key (with dup: that one dup only); absent is not an error. */
 static int wdel(struct fv_index *ix, MDB_dbi dbi, const char *op,
-		const void *key, size_t klen)
+		const void *key, size_t klen, const void *dup, size_t dlen)
 {
 	MDB_val k = {.mv_size = klen, .mv_data = (void *)key};
-	int rc = mdb_del(ix->txn, dbi, &k, NULL);
+	MDB_val d = {.mv_size = dlen, .mv_data = (void *)dup};
+	int rc = mdb_del(ix->txn, dbi, &k, dup ? &d : NULL);
 
 	return rc == MDB_NOTFOUND ? 0 : ix_err(ix, op, rc);
 }
 
-/* The last key of dbi in the write txn (*valid = 0 if dbi is empty). */
-static int last_key(struct fv_index *ix, MDB_dbi dbi, void *key, size_t klen,
+/* The last key of dbi in the write txn (*valid = 0 if dbi is empty);
+ * *klen in: the room in key, out: its length. */
+static int last_key(struct fv_index *ix, MDB_dbi dbi, void *key, size_t *klen,
 		    int *valid)
 {
 	MDB_cursor *c;
@@ -490,116 +672,173 @@ static int last_key(struct fv_index *ix, MDB_dbi dbi, void *key, size_t klen,
 		return 0;
 	if (rc)
 		return ix_err(ix, "mdb_cursor_get(last)", rc);
-	if (k.mv_size != klen) {
-		set_errf(ix, "last key is %zu bytes, expected %zu", k.mv_size,
-			 klen);
+	if (k.mv_size > *klen || !k.mv_size) {
+		set_errf(ix, "last key is %zu bytes, at most %zu expected",
+			 k.mv_size, *klen);
 		return FV_ECORRUPT;
 	}
-	memcpy(key, k.mv_data, klen);
+	memcpy(key, k.mv_data, k.mv_size);
+	*klen = k.mv_size;
 	*valid = 1;
 	return 0;
 }
 
-/* The secondary keys of a flow: they depend only on the key and first_ns. */
-struct sec_keys {
-	uint8_t time[KEY_TIME_LEN];
-	uint8_t host[2][KEY_HOST_LEN];
-	uint8_t port[2][KEY_PORT_LEN];
-	int nhost, nport;
-};
+/* LMDB's default key order: memcmp, then the shorter first. */
+static int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
 
-static void sec_keys_make(const struct fv_flow *f, struct sec_keys *s)
+	if (c)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+/* ---- secondary keys ---- */
+
+/* The secondary keys of a flow: they depend only on the key and first_ns.
+ * Returns how many (at most 5: time, 2 hosts, 2 ports). */
+static int sec_keys_make(const struct fv_flow *f, struct sec_ent s[5])
 {
 	const uint8_t *addr[2] = {f->key.saddr, f->key.daddr};
 	uint16_t port[2] = {f->key.sport, f->key.dport};
+	size_t alen = addr_is_v4(f) ? 4 : 16;
+	int n = 0;
 
-	memset(s, 0, sizeof(*s));
-	fv_put_be64(s->time, f->first_ns);
-	fv_put_be64(s->time + 8, f->id);
-	if (f->key.family) {
-		for (int i = 0; i < 2; i++) {
-			uint8_t *k = s->host[s->nhost];
-
-			if (i == 1 && !memcmp(addr[0], addr[1], 16))
-				break;
-			k[0] = f->key.family;
-			memcpy(k + 1, addr[i], 16);
-			fv_put_be64(k + KEY_HOST_PFX, f->first_ns);
-			fv_put_be64(k + KEY_HOST_PFX + 8, f->id);
-			s->nhost++;
-		}
+	memset(s, 0, 5 * sizeof(*s));
+	s[n].db = SEC_TIME;
+	s[n++].klen = KEY_TIME_LEN; /* the one key, 0 */
+	for (int i = 0; f->key.family && i < 2; i++) {
+		if (i == 1 && !memcmp(addr[0], addr[1], 16))
+			break;
+		s[n].db = SEC_HOST;
+		s[n].klen = (uint8_t)(1 + alen);
+		s[n].key[0] = f->key.family;
+		memcpy(s[n].key + 1, addr[i], alen);
+		n++;
 	}
 	for (int i = 0; i < 2; i++) {
-		uint8_t *k = s->port[s->nport];
-
 		if (!port[i] || (i == 1 && port[0] == port[1]))
 			continue;
-		fv_put_be16(k, port[i]);
-		fv_put_be64(k + KEY_PORT_PFX, f->first_ns);
-		fv_put_be64(k + KEY_PORT_PFX + 8, f->id);
-		s->nport++;
+		s[n].db = SEC_PORT;
+		s[n].klen = 2;
+		fv_put_be16(s[n].key, port[i]);
+		n++;
 	}
+	for (int i = 0; i < n; i++) {
+		fv_put_be64(s[i].dup, f->first_ns);
+		fv_put_be64(s[i].dup + 8, f->id);
+	}
+	return n;
 }
 
-static int sec_keys_same(const struct sec_keys *a, const struct sec_keys *b)
+static int sec_cmp(const void *pa, const void *pb)
 {
-	if (a->nhost != b->nhost || a->nport != b->nport ||
-	    memcmp(a->time, b->time, sizeof(a->time)))
+	const struct sec_ent *a = pa, *b = pb;
+	int c;
+
+	if (a->db != b->db)
+		return a->db < b->db ? -1 : 1;
+	c = key_cmp(a->key, a->klen, b->key, b->klen);
+	return c ? c : memcmp(a->dup, b->dup, DUP_LEN);
+}
+
+static int sec_same(const struct sec_ent *a, int na, const struct sec_ent *b,
+		    int nb)
+{
+	if (na != nb)
 		return 0;
-	for (int i = 0; i < a->nhost; i++)
-		if (memcmp(a->host[i], b->host[i], KEY_HOST_LEN))
-			return 0;
-	for (int i = 0; i < a->nport; i++)
-		if (memcmp(a->port[i], b->port[i], KEY_PORT_LEN))
+	for (int i = 0; i < na; i++)
+		if (sec_cmp(&a[i], &b[i]))
 			return 0;
 	return 1;
 }
 
-static int sec_keys_del(struct fv_index *ix, const struct sec_keys *s)
+static int sec_queue(struct fv_index *ix, const struct sec_ent *s, int n)
 {
-	int err =
-		wdel(ix, ix->bytime, "mdb_del(bytime)", s->time, KEY_TIME_LEN);
+	if (ix->qn + (size_t)n > ix->qcap) {
+		size_t ncap = ix->qcap ? ix->qcap * 2 : 4096;
+		struct sec_ent *nq;
 
-	for (int i = 0; !err && i < s->nhost; i++)
-		err = wdel(ix, ix->byhost, "mdb_del(byhost)", s->host[i],
-			   KEY_HOST_LEN);
-	for (int i = 0; !err && i < s->nport; i++)
-		err = wdel(ix, ix->byport, "mdb_del(byport)", s->port[i],
-			   KEY_PORT_LEN);
+		while (ncap < ix->qn + (size_t)n)
+			ncap *= 2;
+		nq = realloc(ix->q, ncap * sizeof(*nq));
+		if (!nq)
+			return -ENOMEM;
+		ix->q = nq;
+		ix->qcap = ncap;
+	}
+	memcpy(ix->q + ix->qn, s, (size_t)n * sizeof(*s));
+	ix->qn += (size_t)n;
+	return 0;
+}
+
+/*
+ * Deletes a flow's secondary keys: those committed before and those
+ * queued in this txn. Only when a record changes its key or first_ns,
+ * which the flow table never does: the scan of the queue is fine.
+ */
+static int sec_del(struct fv_index *ix, const struct sec_ent *s, int n)
+{
+	int err = 0;
+
+	for (int i = 0; !err && i < n; i++) {
+		err = wdel(ix, ix->sec[s[i].db], "mdb_del(secondary)", s[i].key,
+			   s[i].klen, s[i].dup, DUP_LEN);
+		for (size_t j = 0; j < ix->qn; j++)
+			if (!ix->q[j].dead && !sec_cmp(&ix->q[j], &s[i]))
+				ix->q[j].dead = 1;
+	}
 	return err;
 }
 
-static int sec_keys_put(struct fv_index *ix, const struct sec_keys *s)
+/*
+ * Writes the queued secondary keys in key order. A key past the last of
+ * its db is appended (MDB_APPEND); a dup past the last of its key too
+ * (MDB_APPENDDUP, which LMDB refuses with MDB_KEYEXIST otherwise: then a
+ * plain put). Appends fill pages; inserts in the middle split them.
+ */
+static int sec_write(struct fv_index *ix)
 {
-	unsigned fl = 0;
-	int err = 0;
+	uint8_t last[SEC_N][KEY_SEC_MAX];
+	size_t llen[SEC_N];
+	int known[SEC_N] = {0}, valid[SEC_N] = {0};
+	int rc, err = 0;
 
-	/* bytime keys mostly arrive in order: append when past the last. */
-	if (!ix->time_last_known) {
-		err = last_key(ix, ix->bytime, ix->time_last, KEY_TIME_LEN,
-			       &ix->time_last_valid);
-		if (err)
-			return err;
-		ix->time_last_known = 1;
+	qsort(ix->q, ix->qn, sizeof(*ix->q), sec_cmp);
+	for (size_t i = 0; i < ix->qn; i++) {
+		const struct sec_ent *s = &ix->q[i];
+		MDB_dbi dbi = ix->sec[s->db];
+		MDB_val k = {.mv_size = s->klen, .mv_data = (void *)s->key};
+		MDB_val d = {.mv_size = DUP_LEN, .mv_data = (void *)s->dup};
+
+		if (s->dead || (i && !sec_cmp(s, s - 1)))
+			continue;
+		if (!known[s->db]) {
+			llen[s->db] = KEY_SEC_MAX;
+			err = last_key(ix, dbi, last[s->db], &llen[s->db],
+				       &valid[s->db]);
+			if (err)
+				return err;
+			known[s->db] = 1;
+		}
+		if (!valid[s->db] ||
+		    key_cmp(s->key, s->klen, last[s->db], llen[s->db]) > 0) {
+			rc = mdb_put(ix->txn, dbi, &k, &d, MDB_APPEND);
+			if (!rc) {
+				memcpy(last[s->db], s->key, s->klen);
+				llen[s->db] = s->klen;
+				valid[s->db] = 1;
+			}
+		} else {
+			rc = mdb_put(ix->txn, dbi, &k, &d, MDB_APPENDDUP);
+			if (rc == MDB_KEYEXIST)
+				rc = mdb_put(ix->txn, dbi, &k, &d, 0);
+		}
+		if (rc)
+			return ix_err(ix, "mdb_put(secondary)", rc);
 	}
-	if (!ix->time_last_valid ||
-	    memcmp(s->time, ix->time_last, KEY_TIME_LEN) > 0)
-		fl = MDB_APPEND;
-	err = wput(ix, ix->bytime, "mdb_put(bytime)", s->time, KEY_TIME_LEN,
-		   NULL, 0, fl);
-	if (err)
-		return err;
-	if (fl) {
-		memcpy(ix->time_last, s->time, KEY_TIME_LEN);
-		ix->time_last_valid = 1;
-	}
-	for (int i = 0; !err && i < s->nhost; i++)
-		err = wput(ix, ix->byhost, "mdb_put(byhost)", s->host[i],
-			   KEY_HOST_LEN, NULL, 0, 0);
-	for (int i = 0; !err && i < s->nport; i++)
-		err = wput(ix, ix->byport, "mdb_put(byport)", s->port[i],
-			   KEY_PORT_LEN, NULL, 0, 0);
-	return err;
+	ix->qn = 0;
+	return 0;
 }
 
 /* Reads a little-endian u64 from meta inside the write txn (0 if absent). */
@@ -644,61 +883,199 @@ static int note_duration(struct fv_index *ix, const struct fv_flow *f)
 	return 0;
 }
 
+/* ---- places ---- */
+
+/* Puts a places chunk in the places db (appended when past the last). */
+static int places_put_db(struct fv_index *ix, uint64_t id, uint32_t part,
+			 const uint8_t *enc, uint32_t len)
+{
+	uint8_t key[KEY_PLACES_LEN];
+	size_t llen = KEY_PLACES_LEN;
+	unsigned fl = 0;
+	int err;
+
+	if (!ix->places_last_known) {
+		err = last_key(ix, ix->places, ix->places_last, &llen,
+			       &ix->places_last_valid);
+		if (err)
+			return err;
+		if (ix->places_last_valid && llen != KEY_PLACES_LEN) {
+			set_errf(ix, "places key of %zu bytes", llen);
+			return FV_ECORRUPT;
+		}
+		ix->places_last_known = 1;
+	}
+	fv_put_be64(key, id);
+	fv_put_be32(key + 8, part);
+	if (!ix->places_last_valid ||
+	    memcmp(key, ix->places_last, KEY_PLACES_LEN) > 0)
+		fl = MDB_APPEND;
+	err = wput(ix, ix->places, "mdb_put(places)", key, sizeof(key), enc,
+		   len, fl);
+	if (!err && fl) {
+		memcpy(ix->places_last, key, KEY_PLACES_LEN);
+		ix->places_last_valid = 1;
+	}
+	return err;
+}
+
+/*
+ * Writes the held-back places part 0 that its record did not follow:
+ * into the flow's value if that already carries part 0 (replacing it),
+ * else into the places db. Part 0 is in exactly one of the two.
+ */
+static int pend_flush(struct fv_index *ix)
+{
+	uint8_t key[KEY_FLOW_LEN], val[VAL_FLOW_MAX];
+	MDB_val k = {.mv_size = sizeof(key), .mv_data = key}, v;
+	struct fv_flow old;
+	size_t off, n;
+	int rc;
+
+	if (!ix->pend_valid)
+		return 0;
+	ix->pend_valid = 0;
+	fv_put_be64(key, ix->pend_id);
+	rc = mdb_get(ix->txn, ix->flows, &k, &v);
+	if (rc && rc != MDB_NOTFOUND)
+		return ix_err(ix, "mdb_get(flows)", rc);
+	if (rc || rec_decode(v.mv_data, v.mv_size, &old, &off) ||
+	    off == v.mv_size)
+		return places_put_db(ix, ix->pend_id, 0, ix->pend,
+				     ix->pend_len);
+	old.id = ix->pend_id;
+	n = rec_encode(&old, SHAPE_PLACES, val);
+	memcpy(val + n, ix->pend, ix->pend_len);
+	return wput(ix, ix->flows, "mdb_put(flows)", key, sizeof(key), val,
+		    n + ix->pend_len, 0);
+}
+
+int fv_index_put_places(struct fv_index *ix, uint64_t flow_id, uint32_t part,
+			const uint8_t *enc, uint32_t len)
+{
+	int err;
+
+	if (!ix->txn || (!enc && len))
+		return -EINVAL;
+	err = pend_flush(ix);
+	if (err)
+		return err;
+	/* Part 0 waits for its record (the flow table puts it next). */
+	if (part == 0 && len && len <= FV_PLACES_CHUNK) {
+		memcpy(ix->pend, enc, len);
+		ix->pend_len = len;
+		ix->pend_id = flow_id;
+		ix->pend_valid = 1;
+		return 0;
+	}
+	return places_put_db(ix, flow_id, part, enc, len);
+}
+
+/* ---- flows ---- */
+
 int fv_index_put_flow(struct fv_index *ix, const struct fv_flow *f)
 {
-	uint8_t key[KEY_FLOW_LEN], rec[FV_FLOW_REC_LEN];
-	struct sec_keys nk, ok;
-	struct fv_flow old;
+	uint8_t key[KEY_FLOW_LEN], val[VAL_FLOW_MAX];
 	MDB_val k = {.mv_size = sizeof(key), .mv_data = key}, v;
-	int rc, err;
+	struct sec_ent nk[5], ok[5];
+	const uint8_t *places = NULL;
+	size_t plen = 0, off, n;
+	struct fv_flow old;
+	int nn, on, rc, err, found = 0, from_pend = 0;
+	unsigned fl = 0;
 
 	if (!ix->txn || !f->id)
 		return -EINVAL;
+	if (ix->pend_valid && ix->pend_id != f->id) {
+		err = pend_flush(ix);
+		if (err)
+			return err;
+	}
 	fv_put_be64(key, f->id);
-	sec_keys_make(f, &nk);
+	nn = sec_keys_make(f, nk);
 
 	/*
 	 * A checkpoint replaces the record. Its secondary keys are the same
 	 * unless the caller changed first_ns or the key: then the old ones
 	 * go. An old record that does not decode is simply overwritten (its
 	 * stale keys, if any, only cost a lookup: the query checks the
-	 * record itself).
+	 * record itself). Places part 0 kept in the old value stays.
 	 */
 	rc = mdb_get(ix->txn, ix->flows, &k, &v);
 	if (rc && rc != MDB_NOTFOUND)
 		return ix_err(ix, "mdb_get(flows)", rc);
-	if (!rc && !fv_flow_decode(v.mv_data, v.mv_size, &old)) {
-		sec_keys_make(&old, &ok);
-		if (sec_keys_same(&ok, &nk))
+	if (!rc && !rec_decode(v.mv_data, v.mv_size, &old, &off)) {
+		found = 1;
+		old.id = f->id;
+		if (off < v.mv_size) {
+			plen = v.mv_size - off;
+			memcpy(val + FV_FLOW_REC_MAX,
+			       (uint8_t *)v.mv_data + off, plen);
+			places = val + FV_FLOW_REC_MAX;
+		}
+		on = sec_keys_make(&old, ok);
+		if (sec_same(ok, on, nk, nn))
 			goto put_record;
-		err = sec_keys_del(ix, &ok);
+		err = sec_del(ix, ok, on);
 		if (err)
 			return err;
+	} else if (!rc) {
+		found = 1;
 	}
-	err = sec_keys_put(ix, &nk);
+	err = sec_queue(ix, nk, nn);
 	if (err)
 		return err;
 
 put_record:
-	fv_flow_encode(f, rec);
-	err = wput(ix, ix->flows, "mdb_put(flows)", key, sizeof(key), rec,
-		   sizeof(rec), 0);
+	if (ix->pend_valid) { /* part 0 of this flow, put just before */
+		places = ix->pend;
+		plen = ix->pend_len;
+		ix->pend_valid = 0;
+		from_pend = 1;
+	}
+	n = rec_encode(f, plen ? SHAPE_PLACES : 0, val);
+	if (plen)
+		memmove(val + n, places, plen);
+	if (!ix->flow_last_known) {
+		uint8_t last[KEY_FLOW_LEN];
+		size_t llen = sizeof(last);
+
+		err = last_key(ix, ix->flows, last, &llen,
+			       &ix->flow_last_valid);
+		if (err)
+			return err;
+		ix->flow_last = ix->flow_last_valid ? fv_be64(last) : 0;
+		ix->flow_last_known = 1;
+	}
+	/* Ids mostly rise (the indexer sorts each batch by id). */
+	if (!found && (!ix->flow_last_valid || f->id > ix->flow_last))
+		fl = MDB_APPEND;
+	err = wput(ix, ix->flows, "mdb_put(flows)", key, sizeof(key), val,
+		   n + plen, fl);
 	if (err)
 		return err;
+	if (fl) {
+		ix->flow_last = f->id;
+		ix->flow_last_valid = 1;
+	}
+	if (from_pend) {
+		/* Part 0 now lives in the value: none may stay in places. */
+		MDB_stat ms;
+		uint8_t pk[KEY_PLACES_LEN];
+
+		rc = mdb_stat(ix->txn, ix->places, &ms);
+		if (rc)
+			return ix_err(ix, "mdb_stat(places)", rc);
+		if (ms.ms_entries) {
+			fv_put_be64(pk, f->id);
+			fv_put_be32(pk + 8, 0);
+			err = wdel(ix, ix->places, "mdb_del(places)", pk,
+				   sizeof(pk), NULL, 0);
+			if (err)
+				return err;
+		}
+	}
 	return note_duration(ix, f);
-}
-
-int fv_index_put_places(struct fv_index *ix, uint64_t flow_id, uint32_t part,
-			const uint8_t *enc, uint32_t len)
-{
-	uint8_t key[KEY_PLACES_LEN];
-
-	if (!ix->txn || (!enc && len))
-		return -EINVAL;
-	fv_put_be64(key, flow_id);
-	fv_put_be32(key + 8, part);
-	return wput(ix, ix->places, "mdb_put(places)", key, sizeof(key), enc,
-		    len, 0);
 }
 
 int fv_index_put_block(struct fv_index *ix, const struct fv_block_info *bi)
@@ -710,10 +1087,16 @@ int fv_index_put_block(struct fv_index *ix, const struct fv_block_info *bi)
 	if (!ix->txn)
 		return -EINVAL;
 	if (!ix->block_last_known) {
-		err = last_key(ix, ix->blocks, last, sizeof(last),
+		size_t llen = sizeof(last);
+
+		err = last_key(ix, ix->blocks, last, &llen,
 			       &ix->block_last_valid);
 		if (err)
 			return err;
+		if (ix->block_last_valid && llen != KEY_BLOCK_LEN) {
+			set_errf(ix, "blocks key of %zu bytes", llen);
+			return FV_ECORRUPT;
+		}
 		ix->block_last = ix->block_last_valid ? fv_be64(last) : 0;
 		ix->block_last_known = 1;
 	}
@@ -839,19 +1222,22 @@ int fv_index_get_u64(struct fv_index *ix, const char *name, uint64_t *v)
 	return 0;
 }
 
-/* Reads and decodes flow id in txn. */
-static int rd_flow(struct fv_index *ix, MDB_txn *txn, uint64_t id,
-		   struct fv_flow *f)
+/* Reads and decodes flow id in txn; *places, *plen: places part 0 kept in
+ * the value (plen 0 if none), valid for the txn. */
+static int rd_flow_places(struct fv_index *ix, MDB_txn *txn, uint64_t id,
+			  struct fv_flow *f, const uint8_t **places,
+			  size_t *plen)
 {
 	uint8_t key[KEY_FLOW_LEN];
 	MDB_val k = {.mv_size = sizeof(key), .mv_data = key}, v;
+	size_t off;
 	int err;
 
 	fv_put_be64(key, id);
 	err = ix_err(ix, "mdb_get(flows)", mdb_get(txn, ix->flows, &k, &v));
 	if (err)
 		return err;
-	err = fv_flow_decode(v.mv_data, v.mv_size, f);
+	err = rec_decode(v.mv_data, v.mv_size, f, &off);
 	if (err) {
 		set_errf(ix, "flow %llu: record of %zu bytes, version %u: %s",
 			 (unsigned long long)id, v.mv_size,
@@ -859,7 +1245,19 @@ static int rd_flow(struct fv_index *ix, MDB_txn *txn, uint64_t id,
 			 fv_strerror(err));
 		return err;
 	}
+	f->id = id;
+	*places = (const uint8_t *)v.mv_data + off;
+	*plen = v.mv_size - off;
 	return 0;
+}
+
+static int rd_flow(struct fv_index *ix, MDB_txn *txn, uint64_t id,
+		   struct fv_flow *f)
+{
+	const uint8_t *places;
+	size_t plen;
+
+	return rd_flow_places(ix, txn, id, f, &places, &plen);
 }
 
 int fv_index_get_flow(struct fv_index *ix, uint64_t id, struct fv_flow *f)
@@ -919,6 +1317,9 @@ int fv_index_places(struct fv_index *ix, uint64_t flow_id,
 {
 	uint8_t key[KEY_PLACES_LEN];
 	MDB_val k = {.mv_size = sizeof(key), .mv_data = key}, v;
+	const uint8_t *p0 = NULL;
+	size_t p0len = 0;
+	struct fv_flow f;
 	MDB_cursor *c;
 	MDB_txn *txn;
 	int rc, err;
@@ -926,6 +1327,14 @@ int fv_index_places(struct fv_index *ix, uint64_t flow_id,
 	err = rd_begin(ix, &txn);
 	if (err)
 		return err;
+	/* Part 0 is in the flow's value or in the places db, not both. */
+	err = rd_flow_places(ix, txn, flow_id, &f, &p0, &p0len);
+	if (err == FV_ENOTFOUND)
+		err = 0;
+	if (!err && p0len)
+		err = places_chunk(ix, flow_id, 0, p0, p0len, cb, arg);
+	if (err)
+		goto out_txn;
 	rc = mdb_cursor_open(txn, ix->places, &c);
 	if (rc) {
 		err = ix_err(ix, "mdb_cursor_open(places)", rc);
@@ -941,6 +1350,12 @@ int fv_index_places(struct fv_index *ix, uint64_t flow_id,
 			break;
 		if (k.mv_size != KEY_PLACES_LEN) {
 			set_errf(ix, "places key of %zu bytes", k.mv_size);
+			err = FV_ECORRUPT;
+			break;
+		}
+		if (p0len && !fv_be32(kp + 8)) {
+			set_errf(ix, "flow %llu: places part 0 twice",
+				 (unsigned long long)flow_id);
 			err = FV_ECORRUPT;
 			break;
 		}
@@ -990,35 +1405,35 @@ static int query_visit(struct query *q, uint64_t id, int from_key)
 }
 
 /*
- * Scans a secondary db whose keys are prefix, first_ns BE64, id BE64, for
- * first_ns in [lo, q->until], in key order (= first_ns order).
+ * Scans the dups (first_ns BE64, id BE64) of one key of a secondary db
+ * for first_ns in [lo, q->until], in dup order (= first_ns order).
  */
 static int query_scan(struct query *q, MDB_dbi dbi, const char *name,
-		      const uint8_t *prefix, size_t plen, uint64_t lo)
+		      const uint8_t *key, size_t klen, uint64_t lo)
 {
-	uint8_t key[KEY_HOST_LEN];
-	MDB_val k = {.mv_size = plen + 16, .mv_data = key}, v;
+	uint8_t from[DUP_LEN];
+	MDB_val k = {.mv_size = klen, .mv_data = (void *)key};
+	MDB_val d = {.mv_size = sizeof(from), .mv_data = from};
 	MDB_cursor *c;
 	int rc, err = 0;
 
-	memcpy(key, prefix, plen);
-	fv_put_be64(key + plen, lo);
-	fv_put_be64(key + plen + 8, 0);
+	fv_put_be64(from, lo);
+	fv_put_be64(from + 8, 0);
 	rc = mdb_cursor_open(q->txn, dbi, &c);
 	if (rc)
 		return ix_err(q->ix, "mdb_cursor_open", rc);
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); !rc;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		const uint8_t *kp = k.mv_data;
+	for (rc = mdb_cursor_get(c, &k, &d, MDB_GET_BOTH_RANGE); !rc;
+	     rc = mdb_cursor_get(c, &k, &d, MDB_NEXT_DUP)) {
+		const uint8_t *dp = d.mv_data;
 
-		if (k.mv_size != plen + 16) {
-			set_errf(q->ix, "%s key of %zu bytes", name, k.mv_size);
+		if (d.mv_size != DUP_LEN) {
+			set_errf(q->ix, "%s dup of %zu bytes", name, d.mv_size);
 			err = FV_ECORRUPT;
 			break;
 		}
-		if (memcmp(kp, prefix, plen) || fv_be64(kp + plen) > q->until)
+		if (fv_be64(dp) > q->until)
 			break;
-		err = query_visit(q, fv_be64(kp + plen + 8), 1);
+		err = query_visit(q, fv_be64(dp + 8), 1);
 		if (err)
 			break;
 	}
@@ -1039,7 +1454,7 @@ int fv_index_query(struct fv_index *ix, uint64_t since, uint64_t until,
 			  .cb = cb,
 			  .arg = arg};
 	struct fv_filter_plan plan = {.kind = FV_PLAN_NONE};
-	uint8_t prefix[KEY_HOST_PFX];
+	uint8_t key[KEY_SEC_MAX];
 	uint64_t maxdur = 0, lo;
 	MDB_val d;
 	int err;
@@ -1071,22 +1486,22 @@ int fv_index_query(struct fv_index *ix, uint64_t since, uint64_t until,
 	case FV_PLAN_HOST:
 		if (plan.family != 4 && plan.family != 6)
 			goto by_time;
-		memset(prefix, 0, sizeof(prefix));
-		prefix[0] = plan.family;
-		memcpy(prefix + 1, plan.addr, plan.family == 4 ? 4 : 16);
-		err = query_scan(&q, ix->byhost, "byhost", prefix, KEY_HOST_PFX,
-				 lo);
+		key[0] = plan.family;
+		memcpy(key + 1, plan.addr, plan.family == 4 ? 4 : 16);
+		err = query_scan(&q, ix->sec[SEC_HOST], "byhost", key,
+				 plan.family == 4 ? 5 : 17, lo);
 		break;
 	case FV_PLAN_PORT:
 		if (!plan.port) /* port 0 is not indexed */
 			goto by_time;
-		fv_put_be16(prefix, plan.port);
-		err = query_scan(&q, ix->byport, "byport", prefix, KEY_PORT_PFX,
-				 lo);
+		fv_put_be16(key, plan.port);
+		err = query_scan(&q, ix->sec[SEC_PORT], "byport", key, 2, lo);
 		break;
 	default:
 	by_time:
-		err = query_scan(&q, ix->bytime, "bytime", prefix, 0, lo);
+		key[0] = 0;
+		err = query_scan(&q, ix->sec[SEC_TIME], "bytime", key,
+				 KEY_TIME_LEN, lo);
 		break;
 	}
 out_txn:

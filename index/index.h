@@ -3,12 +3,18 @@
  *
  * Databases (docs/format.md has the key and value layouts):
  *   meta     settings, counters, interfaces, the flow-id high-water mark
- *   flows    flow id (BE64) -> flow record (struct fv_flow, versioned)
- *   places   flow id (BE64) + part (BE32) -> encoded packet places
- *   bytime   first_ns (BE64) + flow id (BE64) -> empty
- *   byhost   family, addr[16], first_ns, flow id -> empty (both sides)
- *   byport   port (BE16), first_ns, flow id -> empty (both sides)
+ *   flows    flow id (BE64) -> flow record (struct fv_flow, versioned,
+ *            compact) + places part 0 when it came with the record
+ *   places   flow id (BE64) + part (BE32) -> encoded packet places (the
+ *            parts not kept in the flows value)
+ *   bytime   one key -> sorted dups (first_ns BE64, flow id BE64)
+ *   byhost   family + address -> sorted dups (first_ns, flow id)
+ *   byport   port (BE16) -> sorted dups (first_ns, flow id)
  *   blocks   ref (BE64) -> block info (time range, count, length)
+ *
+ * The secondary keys of a write txn are queued and written at commit,
+ * sorted, so that most land at the end of their key's dups (appended:
+ * full pages).
  *
  * One writer at a time (the process that records or imports; LMDB's own
  * writer lock keeps others out); readers run alongside it without
@@ -99,9 +105,17 @@ struct fv_index_stats {
 };
 int fv_index_stats(struct fv_index *ix, struct fv_index_stats *st);
 
-/* Encode/decode a flow record to its on-disk bytes (versioned). */
-#define FV_FLOW_REC_LEN 128
-void fv_flow_encode(const struct fv_flow *f, uint8_t out[FV_FLOW_REC_LEN]);
+/*
+ * Encode/decode a flow record to its on-disk bytes (versioned, variable
+ * length, at most FV_FLOW_REC_MAX; docs/format.md "flows"). encode returns
+ * the length. The id is the record's key, not part of the bytes: decode
+ * leaves f->id 0. decode refuses another version (FV_EVERSION) and any
+ * byte out of place: cut short, overlong varints, trailing bytes
+ * (FV_EFORMAT).
+ */
+#define FV_FLOW_REC_VERSION 2
+#define FV_FLOW_REC_MAX	    128
+size_t fv_flow_encode(const struct fv_flow *f, uint8_t out[FV_FLOW_REC_MAX]);
 int fv_flow_decode(const uint8_t *p, size_t len, struct fv_flow *f);
 
 #endif

@@ -169,15 +169,14 @@ static int order_items(struct fv_indexer *x)
 
 		memcpy(&l, x->buf + off + 1, 4);
 		if (type == ITEM_FLOW)
-			memcpy(&id, x->buf + off + 5 +
-					    offsetof(struct fv_flow, id),
+			memcpy(&id,
+			       x->buf + off + 5 + offsetof(struct fv_flow, id),
 			       8);
 		else if (type == ITEM_PLACES)
 			memcpy(&id, x->buf + off + 5, 8);
 		if (x->nord == x->ordcap) {
 			size_t ncap = x->ordcap ? x->ordcap * 2 : 4096;
-			struct item_ref *n =
-				realloc(x->ord, ncap * sizeof(*n));
+			struct item_ref *n = realloc(x->ord, ncap * sizeof(*n));
 
 			if (!n)
 				return -ENOMEM;

@@ -105,68 +105,187 @@ static void full_flow(struct fv_flow *f)
 	f->places_parts = 0x8d8e8f90u;
 }
 
+/* Decodes b[0..n) and checks it re-encodes to the same bytes. */
+static int dec_canon(const uint8_t *b, size_t n, struct fv_flow *g)
+{
+	uint8_t r[FV_FLOW_REC_MAX];
+	int err = fv_flow_decode(b, n, g);
+
+	if (err)
+		return err;
+	if (fv_flow_encode(g, r) != n || memcmp(r, b, n))
+		return 1; /* decoded, but not the one encoding */
+	return 0;
+}
+
 static void test_record(void)
 {
+	/* Hand-computed bytes of docs/format.md "flows" for a small flow. */
+	static const uint8_t want[] = {
+		2,    0,    4,	  6,	0x34, 0x12, 80,	  0,	/* head */
+		10,   0,    0,	  1,	10,   0,    0,	  2,	/* addresses */
+		0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, /* first */
+		0xac, 0x02,		      /* duration 300 */
+		1,    2,    100,  0xc8, 0x01, /* pkts, bytes */
+		0x02, 0x12, 3,	  1,	      /* tcp flags, end, worker */
+		1,    1,		      /* flags, parts */
+	};
 	struct fv_flow f, g;
-	uint8_t b[FV_FLOW_REC_LEN], big[140];
-	uint8_t tail[12] = {0};
+	uint8_t b[FV_FLOW_REC_MAX + 2], m[FV_FLOW_REC_MAX + 2];
+	uint64_t seed = 99;
+	size_t n, bad = 0, canon = 0, tries = 0;
+	int err;
 
-	full_flow(&f);
-	fv_flow_encode(&f, b);
-	/* Hand-computed offsets of docs/format-index.md. */
-	CHECK(b[0] == FV_FLOW_RECORD_VERSION && b[1] == FV_FLOW_REC_LEN,
-	      "version/length bytes %u %u", b[0], b[1]);
-	CHECK(b[2] == 6 && b[3] == 17, "family/proto");
-	CHECK(b[4] == 0xed && b[5] == 0x0f, "vlan LE");
-	CHECK(b[6] == 0x12 && b[7] == 0x11 && b[8] == 0x14 && b[9] == 0x13,
-	      "ports LE");
-	CHECK(b[10] == 0x88 && b[12] == 0x8a && b[14] == 0x8c,
-	      "flags/iface/reserved");
-	CHECK(b[16] == 0x08 && b[23] == 0x01, "id LE");
-	CHECK(b[24] == 0x10 && b[39] == 0x1f && b[40] == 0x30 && b[55] == 0x3f,
-	      "addresses");
-	CHECK(b[56] == 0x28 && b[64] == 0x38 && b[72] == 0x48 &&
-		      b[80] == 0x58 && b[88] == 0x68 && b[96] == 0x78 &&
-		      b[103] == 0x71,
-	      "times and counters LE");
-	CHECK(b[104] == 0x81 && b[105] == 0x82 && b[106] == 0x83 &&
-		      b[107] == 0x84 && b[108] == FV_END_RST && b[109] == 0x86,
-	      "single bytes");
-	CHECK(b[110] == 0 && b[111] == 0, "pad");
-	CHECK(b[112] == 0x90 && b[115] == 0x8d, "places_parts LE");
-	CHECK(!memcmp(b + 116, tail, sizeof(tail)), "tail zero");
-
-	CHECK(fv_flow_decode(b, sizeof(b), &g) == 0 && flow_eq(&f, &g),
-	      "full round-trip");
-	/* Each field alone: a zero flow with one field set. */
 	memset(&f, 0, sizeof(f));
+	f.id = 77;
+	f.key.family = 4;
+	f.key.proto = 6;
+	f.key.sport = 0x1234;
+	f.key.dport = 80;
+	memcpy(f.key.saddr, "\x0a\x00\x00\x01", 4);
+	memcpy(f.key.daddr, "\x0a\x00\x00\x02", 4);
+	f.first_ns = 0x0102030405060708ull;
+	f.last_ns = f.first_ns + 300;
+	f.pkts[0] = 1;
+	f.pkts[1] = 2;
+	f.bytes[0] = 100;
+	f.bytes[1] = 200;
+	f.tcp_flags[0] = 0x02;
+	f.tcp_flags[1] = 0x12;
+	f.end_reason = FV_END_FIN;
+	f.worker = 1;
+	f.flags = FV_FLOW_CLIENT_SYN;
 	f.places_parts = 1;
-	fv_flow_encode(&f, b);
-	CHECK(fv_flow_decode(b, sizeof(b), &g) == 0 && flow_eq(&f, &g),
-	      "sparse round-trip");
+	n = fv_flow_encode(&f, b);
+	CHECK(n == sizeof(want) && !memcmp(b, want, n), "v4 layout: %zu bytes",
+	      n);
+	err = fv_flow_decode(b, n, &g);
+	CHECK(err == 0 && g.id == 0, "id is not in the record: %d", err);
+	g.id = f.id;
+	CHECK(flow_eq(&f, &g), "v4 round-trip");
 
+	/* Every field set (IPv6, vlan, iface, reserved, icmp). */
 	full_flow(&f);
-	fv_flow_encode(&f, b);
-	CHECK(fv_flow_decode(b, 0, &g) == FV_EFORMAT, "empty");
-	CHECK(fv_flow_decode(b, 1, &g) == FV_EFORMAT, "1 byte");
-	CHECK(fv_flow_decode(b, FV_FLOW_REC_LEN - 1, &g) == FV_EFORMAT,
-	      "127 bytes");
+	n = fv_flow_encode(&f, b);
+	CHECK(n <= FV_FLOW_REC_MAX && b[0] == FV_FLOW_REC_VERSION &&
+		      b[1] == 0x1f,
+	      "full: %zu bytes, shape %#x", n, b[1]);
+	err = dec_canon(b, n, &g);
+	g.id = f.id;
+	CHECK(err == 0 && flow_eq(&f, &g), "full round-trip: %d", err);
+	/* Largest values everywhere: still within FV_FLOW_REC_MAX. */
+	memset(&f, 0xff, sizeof(f));
+	f.key.family = 6;
+	n = fv_flow_encode(&f, b);
+	err = dec_canon(b, n, &g);
+	g.id = f.id;
+	CHECK(n <= FV_FLOW_REC_MAX && err == 0 && flow_eq(&f, &g),
+	      "max round-trip: %zu bytes, %d", n, err);
+	/* last_ns before first_ns (a pcap's clock stepping back). */
+	full_flow(&f);
+	f.last_ns = f.first_ns - 5;
+	n = fv_flow_encode(&f, b);
+	err = dec_canon(b, n, &g);
+	g.id = f.id;
+	CHECK(err == 0 && flow_eq(&f, &g) && (b[1] & 0x20), "backward: %d",
+	      err);
+	/* IPv4 with bytes past the 4th: the long form keeps them. */
+	full_flow(&f);
+	f.key.family = 4;
+	n = fv_flow_encode(&f, b);
+	err = dec_canon(b, n, &g);
+	g.id = f.id;
+	CHECK(err == 0 && flow_eq(&f, &g) && (b[1] & 1), "v4 long: %d", err);
+	/* All zero (family 0: 16-byte addresses). */
+	memset(&f, 0, sizeof(f));
+	n = fv_flow_encode(&f, b);
+	err = dec_canon(b, n, &g);
+	CHECK(err == 0 && flow_eq(&f, &g), "zero round-trip: %d", err);
+
+	/* Refusals, on the small v4 record. */
+	memcpy(b, want, sizeof(want));
+	n = sizeof(want);
+	for (size_t l = 0; l < n; l++)
+		if (fv_flow_decode(b, l, &g) != FV_EFORMAT)
+			bad++;
+	CHECK(bad == 0, "%zu cut lengths not refused", bad);
+	b[n] = 0;
+	CHECK(fv_flow_decode(b, n + 1, &g) == FV_EFORMAT, "trailing byte");
+	b[0] = 1;
+	CHECK(fv_flow_decode(b, n, &g) == FV_EVERSION, "version 1");
+	b[0] = 3;
+	CHECK(fv_flow_decode(b, n, &g) == FV_EVERSION, "version 3");
 	b[0] = 2;
-	CHECK(fv_flow_decode(b, sizeof(b), &g) == FV_EVERSION, "version 2");
-	b[0] = 0;
-	CHECK(fv_flow_decode(b, sizeof(b), &g) == FV_EVERSION, "version 0");
-	b[0] = FV_FLOW_RECORD_VERSION;
-	b[1] = 100;
-	CHECK(fv_flow_decode(b, sizeof(b), &g) == FV_EFORMAT, "length 100");
-	/* A longer record of this version (fields appended) still reads. */
-	fv_flow_encode(&f, big);
-	memset(big + FV_FLOW_REC_LEN, 0xee, sizeof(big) - FV_FLOW_REC_LEN);
-	big[1] = sizeof(big);
-	CHECK(fv_flow_decode(big, sizeof(big), &g) == 0 && flow_eq(&f, &g),
-	      "longer record");
-	CHECK(fv_flow_decode(big, sizeof(big) - 1, &g) == FV_EFORMAT,
-	      "longer record cut");
-	printf("record: layout, round-trip, version/length refusals checked\n");
+	b[1] = 0x80;
+	CHECK(fv_flow_decode(b, n, &g) == FV_EFORMAT, "unknown shape bit");
+	b[1] = 0x40;
+	CHECK(fv_flow_decode(b, n, &g) == FV_EFORMAT,
+	      "places bit in a record alone");
+	b[1] = 0;
+	b[2] = 6;
+	CHECK(fv_flow_decode(b, n, &g) == FV_EFORMAT, "IPv6, short form");
+	b[2] = 4;
+	/* pkts[0] = 1 written overlong as 0x81 0x00. */
+	memcpy(m, b, 26);
+	m[26] = 0x81;
+	m[27] = 0x00;
+	memcpy(m + 28, b + 27, n - 27);
+	CHECK(fv_flow_decode(m, n + 1, &g) == FV_EFORMAT, "overlong varint");
+	/* flags 0x10000 does not fit 16 bits. */
+	memcpy(m, b, 35);
+	m[35] = 0x80;
+	m[36] = 0x80;
+	m[37] = 0x04;
+	m[38] = 1;
+	CHECK(fv_flow_decode(m, 39, &g) == FV_EFORMAT, "flags > 16 bits");
+	/* The vlan bit with vlan 0; the backward bit with delta 0. */
+	memcpy(m, b, n);
+	m[1] = 0x02;
+	m[n] = 0;
+	CHECK(fv_flow_decode(m, n + 1, &g) == FV_EFORMAT, "vlan 0");
+	m[1] = 0x20;
+	m[24] = 0;
+	m[25] = 1;
+	CHECK(fv_flow_decode(m, n - 1, &g) != 0, "backward 0");
+	/* 10.0.0.1 written long while the short form was due. */
+	full_flow(&f);
+	f.key.family = 4;
+	memset(f.key.saddr + 4, 0, 12);
+	memset(f.key.daddr + 4, 0, 12);
+	n = fv_flow_encode(&f, b);
+	CHECK(!(b[1] & 1), "v4 short form chosen");
+
+	/* Random corruption: never a crash, and what decodes is canonical. */
+	full_flow(&f);
+	for (int i = 0; i < 200000; i++) {
+		size_t l;
+
+		if (i % 2)
+			full_flow(&f);
+		else
+			memcpy(&f, &(struct fv_flow){0}, sizeof(f));
+		f.key.family = (uint8_t)(i % 3 == 0 ? 4 : 6);
+		if (i % 3 == 0) {
+			memset(f.key.saddr + 4, 0, 12);
+			memset(f.key.daddr + 4, 0, 12);
+		}
+		n = fv_flow_encode(&f, b);
+		l = n;
+		memcpy(m, b, n);
+		for (int j = 0; j < 1 + i % 3; j++)
+			m[rnd(&seed) % n] ^= (uint8_t)(1 + rnd(&seed) % 255);
+		if (i % 5 == 0)
+			l = rnd(&seed) % (n + 1);
+		tries++;
+		err = dec_canon(m, l, &g);
+		if (err == 1)
+			canon++;
+	}
+	CHECK(canon == 0, "%zu of %zu mutants decode to another encoding",
+	      canon, tries);
+	printf("record: v4 layout by hand, round-trips, %zu mutants "
+	       "refused or canonical\n",
+	       tries);
 }
 
 /* ---- the 100k flows ---- */
@@ -666,7 +785,8 @@ static void test_big(const char *dir)
 	{
 		uint64_t nhost = 0, nport = 0, nbt = 0, nbh = 0, nbp = 0;
 		const struct fv_flow *f = &b.fl[12345];
-		uint8_t k[33];
+		uint8_t k[33], dup[16], rec[FV_FLOW_REC_MAX];
+		MDB_cursor *cur;
 		MDB_env *env;
 		MDB_txn *txn;
 		MDB_dbi bt, bh, bp, fd;
@@ -706,38 +826,49 @@ static void test_big(const char *dir)
 			      (unsigned long long)nhost,
 			      (unsigned long long)nbp,
 			      (unsigned long long)nport);
-			/* byhost key of the server address, by hand. */
+			/* Each secondary key of one flow, by hand: the key
+			 * and the dup (first_ns BE64, id BE64). */
+			for (int i = 0; i < 8; i++) {
+				dup[i] = (uint8_t)(f->first_ns >> (56 - 8 * i));
+				dup[8 + i] = (uint8_t)(f->id >> (56 - 8 * i));
+			}
+			val.mv_data = dup;
+			val.mv_size = 16;
 			k[0] = f->key.family;
 			memcpy(k + 1, f->key.daddr, 16);
-			for (int i = 0; i < 8; i++) {
-				k[17 + i] =
-					(uint8_t)(f->first_ns >> (56 - 8 * i));
-				k[25 + i] = (uint8_t)(f->id >> (56 - 8 * i));
-			}
 			key.mv_data = k;
-			key.mv_size = 33;
-			rc = mdb_get(txn, bh, &key, &val);
-			CHECK(rc == 0 && val.mv_size == 0,
-			      "byhost key by hand");
-			key.mv_data = k + 17;
-			key.mv_size = 16;
-			rc = mdb_get(txn, bt, &key, &val);
-			CHECK(rc == 0 && val.mv_size == 0,
-			      "bytime key by hand");
-			k[15] = (uint8_t)(f->key.dport >> 8);
-			k[16] = (uint8_t)f->key.dport;
-			key.mv_data = k + 15;
-			key.mv_size = 18;
-			rc = mdb_get(txn, bp, &key, &val);
-			CHECK(rc == 0 && (val.mv_size == 0 || !f->key.dport),
-			      "byport key by hand");
-			key.mv_data = k + 25;
+			key.mv_size = f->key.family == 4 ? 5 : 17;
+			rc = mdb_cursor_open(txn, bh, &cur);
+			rc = rc ? rc
+				: mdb_cursor_get(cur, &key, &val, MDB_GET_BOTH);
+			CHECK(rc == 0, "byhost dup by hand: %s",
+			      mdb_strerror(rc));
+			mdb_cursor_close(cur);
+			k[0] = 0;
+			key.mv_size = 1;
+			rc = mdb_cursor_open(txn, bt, &cur);
+			rc = rc ? rc
+				: mdb_cursor_get(cur, &key, &val, MDB_GET_BOTH);
+			CHECK(rc == 0, "bytime dup by hand: %s",
+			      mdb_strerror(rc));
+			mdb_cursor_close(cur);
+			k[0] = (uint8_t)(f->key.dport >> 8);
+			k[1] = (uint8_t)f->key.dport;
+			key.mv_size = 2;
+			rc = mdb_cursor_open(txn, bp, &cur);
+			rc = rc ? rc
+				: mdb_cursor_get(cur, &key, &val, MDB_GET_BOTH);
+			CHECK(rc == 0 || !f->key.dport,
+			      "byport dup by hand: %s", mdb_strerror(rc));
+			mdb_cursor_close(cur);
+			key.mv_data = k;
 			key.mv_size = 8;
+			memcpy(k, dup + 8, 8);
 			rc = mdb_get(txn, fd, &key, &val);
-			CHECK(rc == 0 && val.mv_size == FV_FLOW_REC_LEN &&
-				      ((uint8_t *)val.mv_data)[0] == 1 &&
-				      ((uint8_t *)val.mv_data)[16] ==
-					      (uint8_t)f->id,
+			CHECK(rc == 0 &&
+				      val.mv_size == fv_flow_encode(f, rec) &&
+				      ((uint8_t *)val.mv_data)[0] ==
+					      FV_FLOW_REC_VERSION,
 			      "flow value by hand");
 			mdb_txn_abort(txn);
 		}
@@ -910,8 +1041,123 @@ static void test_places(struct fv_index *ix)
 	CHECK(got.n == 10, "runs before the bad chunk: %zu", got.n);
 	CHECK(strstr(fv_index_last_error(ix), "places") != NULL,
 	      "error text: %s", fv_index_last_error(ix));
+	/*
+	 * Part 0 put just before its record goes into the flow's value
+	 * (the places db does not grow); a checkpoint keeps it; part 0 put
+	 * again replaces it; part 0 that waited in the places db moves into
+	 * the value when it comes again with the record.
+	 */
+	{
+		struct fv_index_stats s0, s1;
+		struct fv_flow f, g;
+		size_t j;
+
+		memset(&f, 0, sizeof(f));
+		f.key.family = 4;
+		f.key.proto = 6;
+		f.key.sport = 1000;
+		f.key.dport = 80;
+		f.first_ns = T0;
+		f.last_ns = T0 + SEC;
+		f.places_parts = 1;
+		err = fv_index_stats(ix, &s0);
+		err = err ? err : fv_index_begin(ix);
+		f.id = 60;
+		err = err ? err
+			  : fv_index_put_places(ix, 60, 0, chunk[0], len[0]);
+		err = err ? err : fv_index_put_flow(ix, &f);
+		/* 62's part 0 is not followed by its record: places db. */
+		err = err ? err
+			  : fv_index_put_places(ix, 62, 0, chunk[1], len[1]);
+		f.id = 63;
+		err = err ? err : fv_index_put_flow(ix, &f);
+		err = err ? err : fv_index_commit(ix);
+		err = err ? err : fv_index_stats(ix, &s1);
+		CHECK(err == 0 && s1.places == s0.places + 1,
+		      "inline part 0: %d, places %llu -> %llu", err,
+		      (unsigned long long)s0.places,
+		      (unsigned long long)s1.places);
+		got.n = 0;
+		got.stop_after = 0;
+		err = fv_index_places(ix, 60, on_run, &got);
+		for (j = 0; j < got.n && j < 10; j++)
+			if (got.v[j].ref != want[j].ref ||
+			    got.v[j].count != want[j].count ||
+			    got.v[j].off != want[j].off)
+				break;
+		CHECK(err == 0 && got.n == 10 && j == 10,
+		      "inline runs: %d, %zu", err, got.n);
+		got.n = 0;
+		err = fv_index_places(ix, 62, on_run, &got);
+		CHECK(err == 0 && got.n == 10 && got.v[0].ref == want[10].ref,
+		      "part 0 in the places db: %d %zu", err, got.n);
+		got.n = 0;
+		err = fv_index_places(ix, 63, on_run, &got);
+		CHECK(err == 0 && got.n == 0, "no places: %zu", got.n);
+
+		/* A checkpoint, then part 1: the runs of both, in order. */
+		f.id = 60;
+		f.pkts[0] = 99;
+		f.places_parts = 2;
+		err = fv_index_begin(ix);
+		err = err ? err : fv_index_put_flow(ix, &f);
+		err = err ? err
+			  : fv_index_put_places(ix, 60, 1, chunk[1], len[1]);
+		err = err ? err : fv_index_commit(ix);
+		got.n = 0;
+		err = err ? err : fv_index_places(ix, 60, on_run, &got);
+		for (j = 0; j < got.n && j < 20; j++)
+			if (got.v[j].ref != want[j].ref)
+				break;
+		CHECK(err == 0 && got.n == 20 && j == 20,
+		      "part 0 kept across a replace: %d, %zu", err, got.n);
+		err = fv_index_get_flow(ix, 60, &g);
+		CHECK(err == 0 && g.pkts[0] == 99 && g.places_parts == 2,
+		      "record replaced: %d", err);
+
+		/* Part 0 again, alone: replaces the one in the value. */
+		err = fv_index_begin(ix);
+		err = err ? err
+			  : fv_index_put_places(ix, 60, 0, chunk[2], len[2]);
+		err = err ? err : fv_index_commit(ix);
+		got.n = 0;
+		err = err ? err : fv_index_places(ix, 60, on_run, &got);
+		CHECK(err == 0 && got.n == 20 && got.v[0].ref == want[20].ref &&
+			      got.v[10].ref == want[10].ref,
+		      "part 0 replaced in the value: %d, %zu", err, got.n);
+		err = fv_index_get_flow(ix, 60, &g);
+		CHECK(err == 0 && g.pkts[0] == 99, "record kept: %d", err);
+
+		/* 62's part 0 comes again with its record: moves. */
+		f.id = 62;
+		err = fv_index_begin(ix);
+		err = err ? err
+			  : fv_index_put_places(ix, 62, 0, chunk[0], len[0]);
+		err = err ? err : fv_index_put_flow(ix, &f);
+		err = err ? err : fv_index_commit(ix);
+		err = err ? err : fv_index_stats(ix, &s1);
+		got.n = 0;
+		err = err ? err : fv_index_places(ix, 62, on_run, &got);
+		CHECK(err == 0 && got.n == 10 && got.v[0].ref == want[0].ref &&
+			      s1.places == s0.places + 1,
+		      "part 0 moved into the value: %d, %zu runs, places %llu",
+		      err, got.n, (unsigned long long)s1.places);
+		/* An aborted txn leaves no held-back part behind. */
+		err = fv_index_begin(ix);
+		err = err ? err
+			  : fv_index_put_places(ix, 64, 0, chunk[0], len[0]);
+		fv_index_abort(ix);
+		err = err ? err : fv_index_begin(ix);
+		f.id = 64;
+		err = err ? err : fv_index_put_flow(ix, &f);
+		err = err ? err : fv_index_commit(ix);
+		got.n = 0;
+		err = err ? err : fv_index_places(ix, 64, on_run, &got);
+		CHECK(err == 0 && got.n == 0, "abort drops part 0: %d %zu", err,
+		      got.n);
+	}
 	printf("places: 30 runs in 3 parts round-trip, prefix bounded, "
-	       "3 malformed chunks -> FV_ECORRUPT\n");
+	       "part 0 in the flow value, 3 malformed chunks -> FV_ECORRUPT\n");
 }
 
 struct blocks {
@@ -1263,8 +1509,10 @@ static void test_errors(const char *base)
 	MDB_txn *txn;
 	MDB_dbi dbi;
 	MDB_val k, v;
-	uint8_t key[8], rec[FV_FLOW_REC_LEN];
+	uint8_t key[8], rec[FV_FLOW_REC_MAX], prec[FV_FLOW_REC_MAX + 3];
+	uint8_t pkey[12];
 	int err, rc, n = 0;
+	size_t rlen;
 
 	snprintf(dir, sizeof(dir), "%s/none", base);
 	CHECK(fv_index_open(&ix, dir, 0, 0) == -ENOENT, "missing index");
@@ -1332,8 +1580,8 @@ static void test_errors(const char *base)
 		return;
 	fv_index_close(ix);
 	full_flow(&f);
-	fv_flow_encode(&f, rec);
-	rec[0] = FV_FLOW_RECORD_VERSION + 1;
+	rlen = fv_flow_encode(&f, rec);
+	rec[0] = FV_FLOW_REC_VERSION + 1;
 	rc = mdb_env_create(&env);
 	mdb_env_set_maxdbs(env, 8);
 	rc = rc ? rc : mdb_env_open(env, dir, 0, 0644);
@@ -1343,11 +1591,25 @@ static void test_errors(const char *base)
 	k.mv_size = 8;
 	fv_put_be64(key, 7);
 	v.mv_data = rec;
-	v.mv_size = sizeof(rec);
+	v.mv_size = rlen;
 	rc = rc ? rc : mdb_put(txn, dbi, &k, &v, 0);
 	fv_put_be64(key, 8);
-	rec[0] = FV_FLOW_RECORD_VERSION;
+	rec[0] = FV_FLOW_REC_VERSION;
 	v.mv_size = 40;
+	rc = rc ? rc : mdb_put(txn, dbi, &k, &v, 0);
+	/* Flow 9 carries places part 0 and the places db has it too. */
+	fv_put_be64(key, 9);
+	rlen = fv_flow_encode(&f, prec);
+	prec[1] |= 0x40;
+	memcpy(prec + rlen, "\x01\x01\x08", 3);
+	v.mv_data = prec;
+	v.mv_size = rlen + 3;
+	rc = rc ? rc : mdb_put(txn, dbi, &k, &v, 0);
+	rc = rc ? rc : mdb_dbi_open(txn, "places", 0, &dbi);
+	memset(pkey, 0, sizeof(pkey));
+	fv_put_be64(pkey, 9);
+	k.mv_data = pkey;
+	k.mv_size = sizeof(pkey);
 	rc = rc ? rc : mdb_put(txn, dbi, &k, &v, 0);
 	rc = rc ? rc : mdb_txn_commit(txn);
 	mdb_env_close(env);
@@ -1361,6 +1623,11 @@ static void test_errors(const char *base)
 		      "text: %s", fv_index_last_error(ix));
 		CHECK(fv_index_get_flow(ix, 8, &g) == FV_EFORMAT,
 		      "short record -> FV_EFORMAT");
+		CHECK(fv_index_get_flow(ix, 9, &g) == 0 && g.id == 9,
+		      "record with places part 0");
+		CHECK(fv_index_places(ix, 9, on_run, &(struct runs){.n = 0}) ==
+			      FV_ECORRUPT,
+		      "places part 0 twice -> FV_ECORRUPT");
 		fv_index_close(ix);
 	}
 	rm_index(dir);
