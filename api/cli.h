@@ -6,6 +6,7 @@
 #define FV_API_CLI_H
 
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -47,6 +48,9 @@ int fv_ifaces_load(struct fv_index *ix, struct fv_ifaces *ifs);
 int fv_ifaces_get(struct fv_ifaces *ifs, uint32_t linktype, uint32_t snaplen,
 		  int *added);
 int fv_ifaces_save(struct fv_index *ix, const struct fv_ifaces *ifs);
+/* The meta "ifaces" bytes (FV_IFACES_BYTES at most); returns the length. */
+#define FV_IFACES_BYTES (FV_MAX_IFACES * 8)
+size_t fv_ifaces_encode(const struct fv_ifaces *ifs, uint8_t *buf);
 
 /* An opened store for reading. */
 struct fv_cli_store {

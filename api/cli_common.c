@@ -63,15 +63,20 @@ int fv_ifaces_get(struct fv_ifaces *ifs, uint32_t linktype, uint32_t snaplen,
 	return (int)ifs->n++;
 }
 
-int fv_ifaces_save(struct fv_index *ix, const struct fv_ifaces *ifs)
+size_t fv_ifaces_encode(const struct fv_ifaces *ifs, uint8_t *buf)
 {
-	uint8_t buf[FV_MAX_IFACES * 8];
-
 	for (unsigned i = 0; i < ifs->n; i++) {
 		fv_put_le32(buf + 8 * i, ifs->v[i].linktype);
 		fv_put_le32(buf + 8 * i + 4, ifs->v[i].snaplen);
 	}
-	return fv_index_put_meta(ix, "ifaces", buf, ifs->n * 8);
+	return (size_t)ifs->n * 8;
+}
+
+int fv_ifaces_save(struct fv_index *ix, const struct fv_ifaces *ifs)
+{
+	uint8_t buf[FV_IFACES_BYTES];
+
+	return fv_index_put_meta(ix, "ifaces", buf, fv_ifaces_encode(ifs, buf));
 }
 
 int fv_cli_store_open(struct fv_cli_store *s, const char *dir)

@@ -51,19 +51,13 @@ struct import {
 
 static int commit(struct import *im)
 {
-	int err;
-
 	if (im->ifs_dirty) {
-		/* The interface table goes in before any packet of it. */
-		pthread_mutex_lock(&im->sh.commit_lock);
-		err = fv_index_begin(im->sh.ix);
-		if (!err)
-			err = fv_ifaces_save(im->sh.ix, &im->ifs);
-		if (!err)
-			err = fv_index_commit(im->sh.ix);
-		else
-			fv_index_abort(im->sh.ix);
-		pthread_mutex_unlock(&im->sh.commit_lock);
+		/* The interface table rides in the batch's transaction,
+		 * written before the flows that use it. */
+		uint8_t buf[FV_IFACES_BYTES];
+		int err = fv_indexer_set_meta(im->w.idx, "ifaces", buf,
+					      fv_ifaces_encode(&im->ifs, buf));
+
 		if (err)
 			return err;
 		im->ifs_dirty = 0;

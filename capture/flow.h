@@ -24,8 +24,6 @@
 
 #include "capture/decode.h"
 
-#define FV_FLOW_RECORD_VERSION 1
-
 enum fv_flow_end {
 	FV_END_NONE = 0, /* still open (a checkpoint) */
 	FV_END_IDLE = 1,

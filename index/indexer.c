@@ -134,17 +134,29 @@ void fv_indexer_count(struct fv_indexer *x, const struct fv_ingest_counters *c)
 	x->cnt.nombuf += c->nombuf;
 }
 
-int fv_indexer_set_u64(struct fv_indexer *x, const char *name, uint64_t v)
+int fv_indexer_set_meta(struct fv_indexer *x, const char *name, const void *val,
+			size_t len)
 {
 	size_t n = strlen(name);
+	uint8_t hdr[1 + 64];
 	int err;
 
-	if (n == 0 || n > 64)
+	if (n == 0 || n > 64 || len > 4096)
 		return -EINVAL;
-	err = push(x, ITEM_META, &v, sizeof(v), name, n);
+	hdr[0] = (uint8_t)n;
+	memcpy(hdr + 1, name, n);
+	err = push(x, ITEM_META, hdr, 1 + n, val, len);
 	if (err && !x->err)
 		x->err = err;
 	return err;
+}
+
+int fv_indexer_set_u64(struct fv_indexer *x, const char *name, uint64_t v)
+{
+	uint8_t b[8];
+
+	fv_put_le64(b, v);
+	return fv_indexer_set_meta(x, name, b, sizeof(b));
 }
 
 static int item_cmp(const void *pa, const void *pb)
@@ -219,6 +231,16 @@ static int write_item(struct fv_indexer *x, size_t off)
 
 		memcpy(&bi, p, sizeof(bi));
 		return fv_index_put_block(x->ix, &bi);
+	}
+	case ITEM_META: {
+		char name[65];
+		uint8_t n = p[0];
+
+		if (n > 64 || 1u + n > l)
+			return FV_ECORRUPT;
+		memcpy(name, p + 1, n);
+		name[n] = 0;
+		return fv_index_put_meta(x->ix, name, p + 1 + n, l - 1 - n);
 	}
 	default:
 		return FV_ECORRUPT;

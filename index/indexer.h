@@ -51,8 +51,12 @@ size_t fv_indexer_pending(const struct fv_indexer *x);
 /* Adds to the counters written with the next commit. */
 void fv_indexer_count(struct fv_indexer *x, const struct fv_ingest_counters *c);
 
-/* Sets meta name (at most 64 bytes) to v in the next commit (per-worker
- * capture counters, e.g. "w00.kernel_drops"). Returns 0 or -errno. */
+/* Sets meta name (at most 64 bytes) to val (at most 4096 bytes), or to
+ * v as a u64 LE, in the next commit, before its flows (the interface
+ * table, per-worker capture counters such as "w00.kernel_drops").
+ * Returns 0 or -errno. */
+int fv_indexer_set_meta(struct fv_indexer *x, const char *name, const void *val,
+			size_t len);
 int fv_indexer_set_u64(struct fv_indexer *x, const char *name, uint64_t v);
 
 /*

@@ -146,6 +146,9 @@ run() { # name opts...
 	fi
 	"$FV" status -s "$s" >"$T/status" 2>&1
 	grep -E "drop|worker" "$T/status" | sed "s/^/     $name status: /"
+	# Drop counters are kept for charts: a sample per worker at least.
+	ns=$(mdb_dump -s meta -p "$s/index" 2>/dev/null | grep -c '^ capstats\.')
+	if [ "$ns" -ge 1 ]; then ok "$name: $ns capture-statistics samples kept"; else bad "$name: no capstats samples in meta"; fi
 }
 
 RUNAS=
