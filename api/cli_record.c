@@ -146,6 +146,8 @@ static int note_counters(struct rworker *rw, int final)
 	err = err ? err : fv_indexer_set_u64(rw->w.idx, name, fs.active);
 	snprintf(name, sizeof(name), "w%02u.heartbeat_ns", id);
 	err = err ? err : fv_indexer_set_u64(rw->w.idx, name, now);
+	snprintf(name, sizeof(name), "w%02u.stopped_ns", id);
+	err = err ? err : fv_indexer_set_u64(rw->w.idx, name, final ? now : 0);
 	if (!err && (now >= rw->next_sample || final)) {
 		/* A sample a minute, kept for charts (docs/capture.md). */
 		uint8_t v[8 * 8];

@@ -102,6 +102,8 @@ static void print_capture(struct fv_cli_store *st, int json)
 	unsigned nw = 0;
 	int live;
 
+	int stopped = 1;
+
 	for (unsigned w = 0; w < st->conf.workers; w++) {
 		uint64_t h = wmeta(st->ix, w, "heartbeat_ns");
 
@@ -109,9 +111,12 @@ static void print_capture(struct fv_cli_store *st, int json)
 			nw = w + 1;
 			if (h > hb)
 				hb = h;
+			if (!wmeta(st->ix, w, "stopped_ns"))
+				stopped = 0;
 		}
 	}
-	live = hb && now < hb + 5 * FV_NSEC_PER_SEC;
+	/* A recorder commits every second; one that stopped said so. */
+	live = hb && !stopped && now < hb + 5 * FV_NSEC_PER_SEC;
 	if (json) {
 		printf(",\"capture\":{\"recording\":%s,\"last_commit_ns\":%" PRIu64
 		       ",\"kernel_drops\":%" PRIu64 ",\"if_drops\":%" PRIu64
