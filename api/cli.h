@@ -76,8 +76,10 @@ const char *fv_cli_end_name(uint8_t reason);
 enum fv_flow_fmt { FV_FMT_TABLE, FV_FMT_JSON, FV_FMT_NDJSON, FV_FMT_CSV };
 int fv_cli_parse_fmt(const char *s, enum fv_flow_fmt *fmt);
 void fv_cli_flow_header(FILE *out, enum fv_flow_fmt fmt);
+/* rt: the store's packet retention, for the packets_available column
+ * (yes / partial / expired); NULL prints "yes". */
 void fv_cli_flow_print(FILE *out, enum fv_flow_fmt fmt, const struct fv_flow *f,
-		       int first);
+		       int first, const struct fv_retention *rt);
 void fv_cli_flow_footer(FILE *out, enum fv_flow_fmt fmt, int any);
 
 /* ---- shared by the writing commands (cli_writer.c) ---- */
@@ -127,5 +129,8 @@ void fv_cli_writer_close(struct fv_worker_shared *sh, int *lockfd);
 
 /* A human size ("1.5 MB"). */
 char *fv_cli_hsize(uint64_t v, char *buf, unsigned len);
+
+/* flowvault serve: the REST API (api/rest.h). */
+int fv_cli_serve(int argc, char **argv);
 
 #endif

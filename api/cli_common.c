@@ -209,17 +209,18 @@ char *fv_cli_hsize(uint64_t v, char *buf, unsigned len)
 	"id,first,last,duration,proto,client,client_port,server,server_port,"  \
 	"vlan,c2s_packets,c2s_bytes,s2c_packets,s2c_bytes,packets,bytes,"      \
 	"c2s_tcp_flags,s2c_tcp_flags,end,community_id,first_ns,last_ns,iface," \
-	"worker"
+	"worker,packets_available"
 
 void fv_cli_flow_header(FILE *out, enum fv_flow_fmt fmt)
 {
 	switch (fmt) {
 	case FV_FMT_TABLE:
 		fprintf(out,
-			"%-8s %-30s %9s %-5s %-41s %-41s %8s %10s %8s %10s %-6s\n",
+			"%-8s %-30s %9s %-5s %-41s %-41s %8s %10s %8s %10s %-7s "
+			"%s\n",
 			"ID", "FIRST", "DURATION", "PROTO", "CLIENT", "SERVER",
-			"C>S PKTS", "C>S BYTES", "S>C PKTS", "S>C BYTES",
-			"END");
+			"C>S PKTS", "C>S BYTES", "S>C PKTS", "S>C BYTES", "END",
+			"PACKETS");
 		break;
 	case FV_FMT_JSON:
 		fputs("[", out);
@@ -249,8 +250,10 @@ static char *endpoint(const struct fv_flow *f, int server, char *buf,
 }
 
 void fv_cli_flow_print(FILE *out, enum fv_flow_fmt fmt, const struct fv_flow *f,
-		       int first)
+		       int first, const struct fv_retention *rt)
 {
+	const char *avail =
+		fv_avail_name(rt ? fv_retention_flow(rt, f) : FV_AVAIL_YES);
 	char t0[48], t1[48], ca[INET6_ADDRSTRLEN], sa[INET6_ADDRSTRLEN];
 	char pn[8], cf[9], sf[9], cid[40] = "", ce[64], se[64];
 	double dur = (double)(f->last_ns - f->first_ns) / 1e9;
@@ -269,24 +272,24 @@ void fv_cli_flow_print(FILE *out, enum fv_flow_fmt fmt, const struct fv_flow *f,
 	case FV_FMT_TABLE:
 		fprintf(out,
 			"%-8" PRIu64 " %-30s %9.3f %-5s %-41s %-41s %8" PRIu64
-			" %10" PRIu64 " %8" PRIu64 " %10" PRIu64 " %-6s\n",
+			" %10" PRIu64 " %8" PRIu64 " %10" PRIu64 " %-7s %s\n",
 			f->id, t0, dur, proto, endpoint(f, 0, ce, sizeof(ce)),
 			endpoint(f, 1, se, sizeof(se)), f->pkts[0], f->bytes[0],
-			f->pkts[1], f->bytes[1],
-			fv_cli_end_name(f->end_reason));
+			f->pkts[1], f->bytes[1], fv_cli_end_name(f->end_reason),
+			avail);
 		break;
 	case FV_FMT_CSV:
 		fprintf(out,
 			"%" PRIu64 ",%s,%s,%.9f,%s,%s,%u,%s,%u,%u,%" PRIu64
 			",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
 			",%" PRIu64 ",%s,%s,%s,%s,%" PRIu64 ",%" PRIu64
-			",%u,%u\n",
+			",%u,%u,%s\n",
 			f->id, t0, t1, dur, proto, ca, f->key.sport, sa,
 			f->key.dport, f->key.vlan, f->pkts[0], f->bytes[0],
 			f->pkts[1], f->bytes[1], f->pkts[0] + f->pkts[1],
 			f->bytes[0] + f->bytes[1], cf, sf,
 			fv_cli_end_name(f->end_reason), cid, f->first_ns,
-			f->last_ns, f->iface, f->worker);
+			f->last_ns, f->iface, f->worker, avail);
 		break;
 	case FV_FMT_JSON:
 	case FV_FMT_NDJSON:
@@ -304,7 +307,8 @@ void fv_cli_flow_print(FILE *out, enum fv_flow_fmt fmt, const struct fv_flow *f,
 			",\"packets\":%" PRIu64 ",\"bytes\":%" PRIu64
 			",\"c2s_tcp_flags\":\"%s\",\"s2c_tcp_flags\":\"%s\","
 			"\"end\":\"%s\",\"partial\":%s,\"community_id\":\"%s\","
-			"\"iface\":%u,\"worker\":%u}",
+			"\"iface\":%u,\"worker\":%u,"
+			"\"packets_available\":\"%s\"}",
 			f->id, t0, t1, f->first_ns, f->last_ns, dur,
 			f->key.family, f->key.proto, proto, ca, f->key.sport,
 			sa, f->key.dport, f->key.vlan, f->pkts[0], f->bytes[0],
@@ -312,7 +316,7 @@ void fv_cli_flow_print(FILE *out, enum fv_flow_fmt fmt, const struct fv_flow *f,
 			f->bytes[0] + f->bytes[1], cf, sf,
 			fv_cli_end_name(f->end_reason),
 			(f->flags & FV_FLOW_PARTIAL) ? "true" : "false", cid,
-			f->iface, f->worker);
+			f->iface, f->worker, avail);
 		if (fmt == FV_FMT_NDJSON)
 			fputc('\n', out);
 		break;

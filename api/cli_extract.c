@@ -7,6 +7,15 @@
  * equal the count the index holds, or the extraction fails loudly.
  * --bpf: blocks whose time range meets [since, until] -> every record in
  * the range that the filter (libpcap's compiler, per link type) accepts.
+ *
+ * Retention (docs/flows.md "When packets expire"): a flow is extracted
+ * whole or not at all. One whose packets are all or partly in recycled
+ * segments is refused with exit 4 and the time from which packets are
+ * kept, before any byte is written; one whose segment is recycled while
+ * it is read fails the same way (the file is removed). A time range
+ * that reaches before the retention start gives what is still stored
+ * and says on stderr which part is gone (exit 0); one that lies wholly
+ * before it is exit 4.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -38,6 +47,10 @@ static void usage(FILE *f)
 	      "      --format F       pcap (nanosecond, default) or pcapng\n"
 	      "  -h, --help\n"
 	      "\n"
+	      "A flow is written whole or not at all: one whose packets have expired,\n"
+	      "even in part, is exit 4 (the message says from when packets are kept).\n"
+	      "A time range reaching before that writes what is left and says so.\n"
+	      "\n"
 	      "exit status: 0 ok, 1 error, 2 usage, 3 no such flow, 4 packets expired\n",
 	      f);
 }
@@ -57,7 +70,78 @@ struct extract {
 	int prog_ok[FV_MAX_IFACES];
 	const char *bpf;
 	int out_linktype;
+	struct fv_retention rt;
 };
+
+/* fv_index_places' callback: counts a flow's packets, and those in blocks
+ * of generations its worker no longer holds. */
+struct flow_count {
+	const struct fv_retention *rt;
+	uint64_t total, gone;
+};
+
+static int on_count_run(void *arg, fv_ref ref, uint32_t count, uint32_t off)
+{
+	struct flow_count *fc = arg;
+
+	fc->total += count;
+	if (fv_ref_gen(ref) < fc->rt->from_gen[fv_ref_worker(ref)])
+		fc->gone += count;
+	return 0;
+}
+
+/*
+ * Refuses (exit 4) a flow whose packets are gone, wholly or in part,
+ * before anything is written: returns 0 to go on, or an exit code.
+ */
+static int check_flow_kept(struct extract *x, const struct fv_flow *f)
+{
+	struct flow_count fc = {.rt = &x->rt};
+	uint64_t from = x->rt.from_ns[f->worker];
+	char t[48], tl[48];
+	int err;
+
+	if (!x->rt.from_gen[f->worker])
+		return 0; /* this worker never recycled a segment */
+	err = fv_index_places(x->st.ix, x->flow_id, on_count_run, &fc);
+	if (err)
+		return 0; /* fv_extract_flow says what is wrong */
+	fv_format_time(from, t, sizeof(t));
+	if (fc.gone && fc.gone == fc.total) {
+		fv_format_time(f->last_ns, tl, sizeof(tl));
+		fv_cli_err("extract",
+			   "flow %" PRIu64 ": its packets have expired (its "
+			   "last packet was at %s; worker %u keeps packets "
+			   "from %s on)",
+			   x->flow_id, tl, f->worker, t);
+		return FV_EXIT_EXPIRED;
+	}
+	if (fc.gone) {
+		fv_cli_err("extract",
+			   "flow %" PRIu64 ": %" PRIu64 " of its %" PRIu64
+			   " packets have expired (worker %u keeps packets "
+			   "from %s on); a flow is written whole or not at "
+			   "all: --bpf with --since %s gives what is left",
+			   x->flow_id, fc.gone, fc.total, f->worker, t, t);
+		return FV_EXIT_EXPIRED;
+	}
+	return 0;
+}
+
+/*
+ * For a time range: the earliest time any worker still holds packets
+ * from (0: some worker never recycled, or none did).
+ */
+static uint64_t earliest_kept(const struct extract *x)
+{
+	uint64_t m = UINT64_MAX;
+
+	for (unsigned w = 0; w < x->st.conf.workers && w < FV_INDEX_WORKERS;
+	     w++)
+		if (x->rt.from_ns[w] < m)
+			m = x->rt.from_ns[w];
+	return m == UINT64_MAX ? 0 : m;
+}
 
 static int open_writer(struct extract *x, int linktype, uint32_t snaplen)
 {
@@ -183,6 +267,31 @@ static int on_block(void *arg, const struct fv_block_info *bi)
 	return rc < 0 ? rc : 0;
 }
 
+/* A flow whose segment was recycled while it was read (or a store that
+ * has no retention record): says when packets are kept from now. */
+static void say_expired_during(struct extract *x)
+{
+	struct fv_flow f;
+	char t[48];
+
+	if (fv_index_retention(x->st.ix, &x->rt) == 0 &&
+	    fv_index_get_flow(x->st.ix, x->flow_id, &f) == 0 &&
+	    x->rt.from_ns[f.worker]) {
+		fv_cli_err(
+			"extract",
+			"flow %" PRIu64 ": its packets have expired (the "
+			"segment holding them was recycled; worker %u "
+			"keeps packets from %s on); nothing written",
+			x->flow_id, f.worker,
+			fv_format_time(x->rt.from_ns[f.worker], t, sizeof(t)));
+		return;
+	}
+	fv_cli_err("extract",
+		   "flow %" PRIu64 ": its packets have expired (the segment "
+		   "holding them was recycled)",
+		   x->flow_id);
+}
+
 int fv_cli_extract(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -271,6 +380,11 @@ int fv_cli_extract(int argc, char **argv)
 			goto out_store;
 		}
 	}
+	err = fv_index_retention(x.st.ix, &x.rt);
+	if (err) {
+		fv_cli_err("extract", "%s", fv_strerror(err));
+		goto out_store;
+	}
 	if (flow) {
 		struct fv_flow f;
 
@@ -283,6 +397,20 @@ int fv_cli_extract(int argc, char **argv)
 						 : FV_EXIT_ERROR;
 			goto out_store;
 		}
+		rc = check_flow_kept(&x, &f);
+		if (rc)
+			goto out_store;
+		rc = FV_EXIT_ERROR;
+	} else if (x.rt.packets_from_ns && x.since < x.rt.packets_from_ns &&
+		   x.until < earliest_kept(&x)) {
+		char t[48];
+
+		fv_cli_err("extract",
+			   "no packets in that range: they have expired "
+			   "(packets are kept from %s on)",
+			   fv_format_time(earliest_kept(&x), t, sizeof(t)));
+		rc = FV_EXIT_EXPIRED;
+		goto out_store;
 	}
 	err = fv_seg_reader_open(
 		&x.rd, fv_store_path(path, sizeof(path), store, "segments"),
@@ -345,11 +473,7 @@ int fv_cli_extract(int argc, char **argv)
 		 * does, stop quietly. */
 		rc = FV_EXIT_OK;
 	} else if (err == FV_EEXPIRED) {
-		fv_cli_err("extract",
-			   "flow %" PRIu64
-			   ": its packets have expired (the segment "
-			   "holding them was recycled)",
-			   x.flow_id);
+		say_expired_during(&x);
 		rc = FV_EXIT_EXPIRED;
 	} else if (err == FV_EUSAGE) {
 		rc = FV_EXIT_USAGE;
@@ -357,6 +481,18 @@ int fv_cli_extract(int argc, char **argv)
 		fv_cli_err("extract", "%s", fv_strerror(err));
 	} else {
 		rc = FV_EXIT_OK;
+		if (x.bpf && x.since < x.rt.packets_from_ns) {
+			char t[48];
+
+			fv_cli_err(
+				"extract",
+				"warning: packets before %s have expired (in "
+				"part or whole); wrote the %" PRIu64
+				" still stored",
+				fv_format_time(x.rt.packets_from_ns, t,
+					       sizeof(t)),
+				x.written);
+		}
 	}
 	if (rc != FV_EXIT_OK && x.out != stdout)
 		unlink(outpath);

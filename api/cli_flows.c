@@ -30,6 +30,9 @@ static void usage(FILE *f)
 	      "                      descending otherwise)\n"
 	      "  -n, --limit N       at most N flows (default: all)\n"
 	      "      --format F      table (default), json, ndjson, csv\n"
+	      "\n"
+	      "A flow record outlives its packets: packets_available (the last column)\n"
+	      "says yes, partial or expired against the store's retention (docs/flows.md).\n"
 	      "  -h, --help\n",
 	      f);
 }
@@ -47,6 +50,7 @@ struct list {
 	enum fv_flow_fmt fmt;
 	int stream;
 	uint64_t printed;
+	struct fv_retention rt; /* for packets_available */
 };
 
 static uint64_t sort_val(enum sort_key k, const struct fv_flow *f)
@@ -82,7 +86,7 @@ static int on_flow(void *arg, const struct fv_flow *f)
 	struct list *l = arg;
 
 	if (l->stream) {
-		fv_cli_flow_print(l->out, l->fmt, f, l->printed == 0);
+		fv_cli_flow_print(l->out, l->fmt, f, l->printed == 0, &l->rt);
 		l->printed++;
 		return l->limit && l->printed >= l->limit ? 1 : 0;
 	}
@@ -226,6 +230,11 @@ int fv_cli_flows(int argc, char **argv)
 	}
 	/* The index returns flows in first-seen order: stream them. */
 	l.stream = l.key == SORT_TIME && !l.desc;
+	err = fv_index_retention(st.ix, &l.rt);
+	if (err) {
+		fv_cli_err("flows", "%s", fv_strerror(err));
+		goto out;
+	}
 	fv_cli_flow_header(l.out, l.fmt);
 	err = fv_index_query(st.ix, since, until, filt, on_flow, &l);
 	if (!err && !l.stream) {
@@ -236,7 +245,7 @@ int fv_cli_flows(int argc, char **argv)
 		for (size_t i = 0; i < n; i++) {
 			size_t j = l.desc ? l.n - 1 - i : i;
 
-			fv_cli_flow_print(l.out, l.fmt, &l.v[j], i == 0);
+			fv_cli_flow_print(l.out, l.fmt, &l.v[j], i == 0, &l.rt);
 		}
 		l.printed = n;
 	}
@@ -249,6 +258,7 @@ int fv_cli_flows(int argc, char **argv)
 		if (l.fmt == FV_FMT_TABLE)
 			fprintf(stderr, "%" PRIu64 " flows\n", l.printed);
 	}
+out:
 	free(l.v);
 	fv_filter_free(filt);
 	fv_cli_store_close(&st);

@@ -16,18 +16,23 @@ static void usage(FILE *f)
 {
 	fputs("usage: flowvault status -s STORE [--format table|json]\n"
 	      "\n"
-	      "Shows the store: budget, segments, packets, time range, flows,\n"
+	      "Shows the store: budget, segments, packets, the time range of the\n"
+	      "packets still kept (store-wide and per worker) and of the flows,\n"
 	      "undecodable frames, index size.\n",
 	      f);
 }
 
+/* The blocks the index lists: the packets still on disk, in all and per
+ * worker. */
 struct tally {
 	uint64_t blocks, first, last, packets;
+	uint64_t wfirst[FV_INDEX_WORKERS], wlast[FV_INDEX_WORKERS];
 };
 
 static int on_block(void *arg, const struct fv_block_info *bi)
 {
 	struct tally *t = arg;
+	unsigned w = fv_ref_worker(bi->ref);
 
 	t->blocks++;
 	t->packets += bi->count;
@@ -35,7 +40,73 @@ static int on_block(void *arg, const struct fv_block_info *bi)
 		t->first = bi->first_ns;
 	if (bi->last_ns > t->last)
 		t->last = bi->last_ns;
+	if (!t->wfirst[w] || bi->first_ns < t->wfirst[w])
+		t->wfirst[w] = bi->first_ns;
+	if (bi->last_ns > t->wlast[w])
+		t->wlast[w] = bi->last_ns;
 	return 0;
+}
+
+/* Workers that hold packets or recycled segments. */
+static unsigned retention_workers(const struct fv_cli_store *st,
+				  const struct tally *t,
+				  const struct fv_retention *rt)
+{
+	unsigned n = st->conf.workers;
+
+	for (unsigned w = 0; w < FV_INDEX_WORKERS; w++)
+		if ((t->wlast[w] || rt->from_ns[w]) && w + 1 > n)
+			n = w + 1;
+	return n < FV_INDEX_WORKERS ? n : FV_INDEX_WORKERS;
+}
+
+/* Packets kept, store-wide and per worker, beside the flow time range
+ * (flow records outlive their packets: docs/flows.md). */
+static void print_retention(const struct fv_cli_store *st,
+			    const struct tally *t,
+			    const struct fv_retention *rt, uint64_t ffirst,
+			    uint64_t flast, int have_flows, int json)
+{
+	unsigned nw = retention_workers(st, t, rt);
+	char a[48], b[48];
+
+	if (json) {
+		printf(",\"packets_from_ns\":%" PRIu64
+		       ",\"flows_first_ns\":%" PRIu64
+		       ",\"flows_last_ns\":%" PRIu64 ",\"retention\":[",
+		       rt->packets_from_ns, ffirst, flast);
+		for (unsigned w = 0; w < nw; w++)
+			printf("%s{\"worker\":%u,\"packets_from_ns\":%" PRIu64
+			       ",\"packets_from_gen\":%u,\"first_ns\":%" PRIu64
+			       ",\"last_ns\":%" PRIu64 "}",
+			       w ? "," : "", w, rt->from_ns[w], rt->from_gen[w],
+			       t->wfirst[w], t->wlast[w]);
+		printf("]");
+		return;
+	}
+	if (rt->packets_from_ns)
+		printf("packets kept   from %s (older ones expired: "
+		       "every worker complete from here)\n",
+		       fv_format_time(rt->packets_from_ns, a, sizeof(a)));
+	else
+		printf("packets kept   all (nothing expired yet)\n");
+	for (unsigned w = 0; nw > 1 && w < nw; w++) {
+		if (!t->wlast[w]) {
+			printf("  worker %-3u   no packets\n", w);
+			continue;
+		}
+		printf("  worker %-3u   %s .. %s%s\n", w,
+		       fv_format_time(t->wfirst[w], a, sizeof(a)),
+		       fv_format_time(t->wlast[w], b, sizeof(b)),
+		       rt->from_ns[w] ? " (older expired)" : "");
+	}
+	if (have_flows)
+		printf("flow times     %s .. %s (flow records outlive their "
+		       "packets)\n",
+		       fv_format_time(ffirst, a, sizeof(a)),
+		       fv_format_time(flast, b, sizeof(b)));
+	else
+		printf("flow times     (no flows)\n");
 }
 
 /* Segment files and the bytes they take on disk. */
@@ -173,8 +244,10 @@ int fv_cli_status(int argc, char **argv)
 	int c, err, json = 0;
 	struct fv_cli_store st;
 	struct fv_index_stats is;
-	struct tally t = {0};
-	uint64_t files, segbytes;
+	static struct tally t;
+	struct fv_retention rt;
+	uint64_t files, segbytes, ffirst = 0, flast = 0;
+	int have_flows = 0;
 	char b[6][48], t0[48], t1[48];
 
 	while ((c = getopt_long(argc, argv, "s:h", lo, NULL)) != -1) {
@@ -212,6 +285,14 @@ int fv_cli_status(int argc, char **argv)
 	err = fv_index_stats(st.ix, &is);
 	if (!err)
 		err = fv_index_blocks(st.ix, 0, UINT64_MAX, on_block, &t);
+	if (!err)
+		err = fv_index_retention(st.ix, &rt);
+	if (!err) {
+		err = fv_index_flow_range(st.ix, &ffirst, &flast);
+		have_flows = !err;
+		if (err == FV_ENOTFOUND)
+			err = 0;
+	}
 	if (err) {
 		fv_cli_err("status", "%s", fv_strerror(err));
 		fv_cli_store_close(&st);
@@ -246,6 +327,7 @@ int fv_cli_status(int argc, char **argv)
 			       i ? "," : "", i, st.ifs.v[i].linktype,
 			       st.ifs.v[i].snaplen);
 		printf("]");
+		print_retention(&st, &t, &rt, ffirst, flast, have_flows, 1);
 		print_capture(&st, 1);
 		printf("}\n");
 	} else {
@@ -265,9 +347,11 @@ int fv_cli_status(int argc, char **argv)
 		       fv_cli_hsize(meta(st.ix, "bytes"), b[3], 48),
 		       fv_cli_hsize(meta(st.ix, "stored_bytes"), b[4], 48));
 		if (t.blocks)
-			printf("time range     %s .. %s\n", t0, t1);
+			printf("time range     %s .. %s (packets on disk)\n",
+			       t0, t1);
 		else
 			printf("time range     (empty)\n");
+		print_retention(&st, &t, &rt, ffirst, flast, have_flows, 0);
 		printf("flows          %" PRIu64 "\n", is.flows);
 		printf("undecodable    %" PRIu64
 		       " frames (stored, reachable by time and BPF)\n",

@@ -22,6 +22,41 @@ void fv_worker_free(struct fv_worker *w)
 	w->idx = NULL;
 }
 
+/* The ring's on_sealed: the block goes into this worker's batch. */
+static void on_sealed(void *arg, const struct fv_block_info *bi)
+{
+	struct fv_worker *w = arg;
+
+	fv_indexer_on_sealed(w->idx, bi);
+}
+
+/*
+ * The ring's on_recycle, on this worker's thread in the middle of
+ * fv_ring_append, before the segment that held old_gen is overwritten:
+ * one small LMDB transaction of its own, under the store's commit lock,
+ * drops the blocks of old_gen (indexed or still in the batch) and moves
+ * the worker's retention start; it is committed (fsync) before the ring
+ * writes a byte into the file, so the index never lists packets that are
+ * gone, after a crash too. An error stops the ring (sticky).
+ */
+static int on_recycle(void *arg, unsigned worker, uint32_t old_gen)
+{
+	struct fv_worker *w = arg;
+	struct fv_index_drop d;
+	uint64_t t0 = fv_now_mono_ns();
+	int err;
+
+	pthread_mutex_lock(&w->sh->commit_lock);
+	err = fv_indexer_recycle(w->idx, worker, old_gen, &d);
+	pthread_mutex_unlock(&w->sh->commit_lock);
+	if (!err) {
+		w->c.recycles++;
+		w->c.recycle_ns += fv_now_mono_ns() - t0;
+		w->c.expired_packets += d.packets;
+	}
+	return err;
+}
+
 int fv_worker_open(struct fv_worker *w, struct fv_worker_shared *sh,
 		   unsigned id)
 {
@@ -43,8 +78,9 @@ int fv_worker_open(struct fv_worker *w, struct fv_worker_shared *sh,
 	ro.nsegments = sh->conf.nsegments;
 	ro.block_size = sh->conf.block_size;
 	ro.queue_depth = 8;
-	ro.on_sealed = fv_indexer_on_sealed;
-	ro.arg = w->idx;
+	ro.on_sealed = on_sealed;
+	ro.on_recycle = on_recycle;
+	ro.arg = w;
 	err = fv_ring_open(&w->ring, &ro);
 	if (err)
 		goto out_free;

@@ -40,6 +40,9 @@ struct fv_worker_counters {
 	uint64_t bytes;	       /* origlen */
 	uint64_t stored_bytes; /* caplen */
 	uint64_t commits;
+	uint64_t recycles;   /* segments recycled (index entries dropped) */
+	uint64_t recycle_ns; /* time spent in those recycle commits */
+	uint64_t expired_packets; /* packets whose blocks were dropped */
 };
 
 struct fv_worker {

@@ -35,6 +35,9 @@
 
 #define META_FORMAT	  "index_format"
 #define META_MAX_DURATION "max_duration_ns"
+#define META_FLOWS_LAST	  "flows_last_ns"
+#define META_PKTS_FROM	  "packets_from_ns"  /* also "wNN.packets_from_ns" */
+#define META_GEN_FROM	  "packets_from_gen" /* "wNN.packets_from_gen" */
 
 /* Key and value lengths (docs/format.md "Index (LMDB)"). */
 #define KEY_FLOW_LEN   8  /* id */
@@ -74,6 +77,7 @@ struct fv_index {
 	uint8_t places_last[KEY_PLACES_LEN];
 	int block_last_known, block_last_valid;
 	uint64_t block_last;
+	uint64_t flows_last; /* largest last_ns put in this txn */
 	/* Places part 0 put last, held back to go into its flow's value. */
 	int pend_valid;
 	uint64_t pend_id;
@@ -579,6 +583,7 @@ static void txn_reset(struct fv_index *ix)
 	ix->flow_last_known = 0;
 	ix->places_last_known = 0;
 	ix->block_last_known = 0;
+	ix->flows_last = 0;
 	ix->pend_valid = 0;
 	ix->qn = 0;
 }
@@ -602,6 +607,7 @@ int fv_index_begin(struct fv_index *ix)
 
 static int pend_flush(struct fv_index *ix);
 static int sec_write(struct fv_index *ix);
+static int note_flows_last(struct fv_index *ix);
 
 int fv_index_commit(struct fv_index *ix)
 {
@@ -613,6 +619,8 @@ int fv_index_commit(struct fv_index *ix)
 	err = pend_flush(ix);
 	if (!err)
 		err = sec_write(ix);
+	if (!err)
+		err = note_flows_last(ix);
 	if (err) {
 		mdb_txn_abort(ix->txn);
 		txn_reset(ix);
@@ -804,7 +812,9 @@ static int sec_write(struct fv_index *ix)
 	int known[SEC_N] = {0}, valid[SEC_N] = {0};
 	int rc, err = 0;
 
-	qsort(ix->q, ix->qn, sizeof(*ix->q), sec_cmp);
+	if (ix->qn) /* ix->q is NULL until a flow is put */
+		if (ix->qn > 1) /* qsort's pointer may not be NULL (UBSan) */
+		qsort(ix->q, ix->qn, sizeof(*ix->q), sec_cmp);
 	for (size_t i = 0; i < ix->qn; i++) {
 		const struct sec_ent *s = &ix->q[i];
 		MDB_dbi dbi = ix->sec[s->db];
@@ -881,6 +891,20 @@ static int note_duration(struct fv_index *ix, const struct fv_flow *f)
 		return err;
 	ix->maxdur = d;
 	return 0;
+}
+
+/* Keeps meta "flows_last_ns" >= every flow's last_ns (one put per txn). */
+static int note_flows_last(struct fv_index *ix)
+{
+	uint64_t v;
+	int err;
+
+	if (!ix->flows_last)
+		return 0;
+	err = txn_get_u64(ix, META_FLOWS_LAST, &v);
+	if (err || v >= ix->flows_last)
+		return err;
+	return fv_index_put_u64(ix, META_FLOWS_LAST, ix->flows_last);
 }
 
 /* ---- places ---- */
@@ -1075,6 +1099,8 @@ put_record:
 				return err;
 		}
 	}
+	if (f->last_ns > ix->flows_last)
+		ix->flows_last = f->last_ns;
 	return note_duration(ix, f);
 }
 
@@ -1118,6 +1144,105 @@ int fv_index_put_block(struct fv_index *ix, const struct fv_block_info *bi)
 		ix->block_last_valid = 1;
 	}
 	return 0;
+}
+
+static void block_val_decode(fv_ref ref, const uint8_t *p,
+			     struct fv_block_info *bi)
+{
+	bi->ref = ref;
+	bi->seq = le64(p);
+	bi->first_ns = le64(p + 8);
+	bi->last_ns = le64(p + 16);
+	bi->count = le32(p + 24);
+	bi->disk_len = le32(p + 28);
+}
+
+int fv_index_drop_blocks(struct fv_index *ix, unsigned worker, uint32_t gen,
+			 struct fv_index_drop *d)
+{
+	uint8_t from[KEY_BLOCK_LEN];
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc, err = 0;
+
+	memset(d, 0, sizeof(*d));
+	if (!ix->txn || worker > 255)
+		return -EINVAL;
+	rc = mdb_cursor_open(ix->txn, ix->blocks, &c);
+	if (rc)
+		return ix_err(ix, "mdb_cursor_open(blocks)", rc);
+	fv_put_be64(from, fv_ref_make(worker, 0, 0));
+	/* Each delete repositions at the worker's first key: the dropped
+	 * blocks are the first ones of the worker, in ref order. */
+	for (;;) {
+		struct fv_block_info bi;
+		fv_ref ref;
+
+		k.mv_size = sizeof(from);
+		k.mv_data = from;
+		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		if (rc == MDB_NOTFOUND)
+			break;
+		if (rc) {
+			err = ix_err(ix, "mdb_cursor_get(blocks)", rc);
+			break;
+		}
+		if (k.mv_size != KEY_BLOCK_LEN || v.mv_size < VAL_BLOCK_LEN) {
+			set_errf(ix, "blocks entry of %zu+%zu bytes", k.mv_size,
+				 v.mv_size);
+			err = FV_ECORRUPT;
+			break;
+		}
+		ref = fv_be64(k.mv_data);
+		if (fv_ref_worker(ref) != worker)
+			break;
+		block_val_decode(ref, v.mv_data, &bi);
+		if (fv_ref_gen(ref) > gen) {
+			d->next = bi;
+			d->have_next = 1;
+			break;
+		}
+		if (bi.last_ns > d->last_ns)
+			d->last_ns = bi.last_ns;
+		d->blocks++;
+		d->packets += bi.count;
+		rc = mdb_cursor_del(c, 0);
+		if (rc) {
+			err = ix_err(ix, "mdb_cursor_del(blocks)", rc);
+			break;
+		}
+	}
+	mdb_cursor_close(c);
+	/* The cached last key may be gone: look it up again if needed. */
+	ix->block_last_known = 0;
+	return err;
+}
+
+int fv_index_set_packets_from(struct fv_index *ix, unsigned worker,
+			      uint64_t from_ns, uint32_t from_gen)
+{
+	char name[32];
+	uint64_t v;
+	int err;
+
+	if (!ix->txn || worker > 255)
+		return -EINVAL;
+	snprintf(name, sizeof(name), "w%02u." META_PKTS_FROM, worker);
+	err = txn_get_u64(ix, name, &v);
+	if (!err && from_ns > v)
+		err = fv_index_put_u64(ix, name, from_ns);
+	snprintf(name, sizeof(name), "w%02u." META_GEN_FROM, worker);
+	if (!err)
+		err = txn_get_u64(ix, name, &v);
+	if (!err && from_gen > v)
+		err = fv_index_put_u64(ix, name, from_gen);
+	/* Store-wide: the max over workers, and each worker's value only
+	 * rises, so the max of every value ever set. */
+	if (!err)
+		err = txn_get_u64(ix, META_PKTS_FROM, &v);
+	if (!err && from_ns > v)
+		err = fv_index_put_u64(ix, META_PKTS_FROM, from_ns);
+	return err;
 }
 
 /* A meta name is a non-empty string that fits an LMDB key. */
@@ -1220,6 +1345,118 @@ int fv_index_get_u64(struct fv_index *ix, const char *name, uint64_t *v)
 		return err;
 	*v = le64(b);
 	return 0;
+}
+
+/* A u64 of meta in a read txn: 0 if absent. */
+static int rd_u64(struct fv_index *ix, MDB_txn *txn, const char *name,
+		  uint64_t *v)
+{
+	MDB_val d;
+	int err = rd_meta(ix, txn, name, &d);
+
+	*v = 0;
+	if (err == FV_ENOTFOUND)
+		return 0;
+	if (err)
+		return err;
+	if (d.mv_size != 8) {
+		set_errf(ix, "meta '%s' is %zu bytes, not a u64", name,
+			 d.mv_size);
+		return FV_EFORMAT;
+	}
+	*v = le64(d.mv_data);
+	return 0;
+}
+
+int fv_index_retention(struct fv_index *ix, struct fv_retention *rt)
+{
+	MDB_txn *txn;
+	char name[32];
+	int err;
+
+	memset(rt, 0, sizeof(*rt));
+	err = rd_begin(ix, &txn);
+	if (err)
+		return err;
+	err = rd_u64(ix, txn, META_PKTS_FROM, &rt->packets_from_ns);
+	for (unsigned w = 0; w < FV_INDEX_WORKERS && !err; w++) {
+		uint64_t g = 0;
+
+		snprintf(name, sizeof(name), "w%02u." META_PKTS_FROM, w);
+		err = rd_u64(ix, txn, name, &rt->from_ns[w]);
+		snprintf(name, sizeof(name), "w%02u." META_GEN_FROM, w);
+		if (!err)
+			err = rd_u64(ix, txn, name, &g);
+		if (!err && g > UINT32_MAX)
+			err = FV_EFORMAT;
+		rt->from_gen[w] = (uint32_t)g;
+	}
+	mdb_txn_abort(txn);
+	return err;
+}
+
+enum fv_avail fv_retention_flow(const struct fv_retention *rt,
+				const struct fv_flow *f)
+{
+	uint64_t from = rt->from_ns[f->worker];
+
+	if (!from || f->first_ns >= from)
+		return FV_AVAIL_YES;
+	if (f->last_ns < from)
+		return FV_AVAIL_EXPIRED;
+	return FV_AVAIL_PARTIAL;
+}
+
+const char *fv_avail_name(enum fv_avail a)
+{
+	switch (a) {
+	case FV_AVAIL_PARTIAL:
+		return "partial";
+	case FV_AVAIL_EXPIRED:
+		return "expired";
+	case FV_AVAIL_YES:
+		break;
+	}
+	return "yes";
+}
+
+int fv_index_flow_range(struct fv_index *ix, uint64_t *first_ns,
+			uint64_t *last_ns)
+{
+	static const uint8_t tkey[KEY_TIME_LEN] = {0};
+	MDB_val k = {.mv_size = sizeof(tkey), .mv_data = (void *)tkey}, d;
+	MDB_cursor *c;
+	MDB_txn *txn;
+	int rc, err;
+
+	*first_ns = *last_ns = 0;
+	err = rd_begin(ix, &txn);
+	if (err)
+		return err;
+	rc = mdb_cursor_open(txn, ix->sec[SEC_TIME], &c);
+	if (rc) {
+		err = ix_err(ix, "mdb_cursor_open(bytime)", rc);
+		goto out_txn;
+	}
+	rc = mdb_cursor_get(c, &k, &d, MDB_SET_KEY);
+	if (rc == MDB_NOTFOUND) {
+		err = FV_ENOTFOUND; /* no flow */
+	} else if (rc) {
+		err = ix_err(ix, "mdb_cursor_get(bytime)", rc);
+	} else if (d.mv_size != DUP_LEN) {
+		set_errf(ix, "bytime dup of %zu bytes", d.mv_size);
+		err = FV_ECORRUPT;
+	} else {
+		*first_ns = fv_be64(d.mv_data);
+		err = rd_u64(ix, txn, META_FLOWS_LAST, last_ns);
+	}
+	mdb_cursor_close(c);
+	if (!err && *last_ns < *first_ns)
+		*last_ns =
+			*first_ns; /* written before flows_last_ns was kept */
+out_txn:
+	mdb_txn_abort(txn);
+	return err;
 }
 
 /* Reads and decodes flow id in txn; *places, *plen: places part 0 kept in
@@ -1545,12 +1782,7 @@ int fv_index_blocks(struct fv_index *ix, uint64_t since, uint64_t until,
 			err = FV_ECORRUPT;
 			break;
 		}
-		bi.ref = fv_be64(k.mv_data);
-		bi.seq = le64(p);
-		bi.first_ns = le64(p + 8);
-		bi.last_ns = le64(p + 16);
-		bi.count = le32(p + 24);
-		bi.disk_len = le32(p + 28);
+		block_val_decode(fv_be64(k.mv_data), p, &bi);
 		if (bi.first_ns > until || bi.last_ns < since)
 			continue;
 		err = cb(arg, &bi);

@@ -10,7 +10,11 @@
  *   bytime   one key -> sorted dups (first_ns BE64, flow id BE64)
  *   byhost   family + address -> sorted dups (first_ns, flow id)
  *   byport   port (BE16) -> sorted dups (first_ns, flow id)
- *   blocks   ref (BE64) -> block info (time range, count, length)
+ *   blocks   ref (BE64) -> block info (time range, count, length), for
+ *            the blocks still on disk: a recycled generation's entries
+ *            are deleted before its segment is overwritten
+ *            (fv_index_drop_blocks), and meta keeps each worker's
+ *            retention start (fv_index_set_packets_from)
  *
  * The secondary keys of a write txn are queued and written at commit,
  * sorted, so that most land at the end of their key's dups (appended:
@@ -60,6 +64,34 @@ int fv_index_put_flow(struct fv_index *ix, const struct fv_flow *f);
 int fv_index_put_places(struct fv_index *ix, uint64_t flow_id, uint32_t part,
 			const uint8_t *enc, uint32_t len);
 int fv_index_put_block(struct fv_index *ix, const struct fv_block_info *bi);
+
+/*
+ * The recycle step (docs/format.md "Recycling a segment"): inside the
+ * write txn, deletes every blocks entry of worker whose generation is
+ * <= gen (the fill about to be overwritten, and any older one left
+ * behind) and says what it dropped and which block of the worker is
+ * now the oldest in the index. Returns 0 or an error (abort the txn).
+ */
+struct fv_index_drop {
+	uint64_t blocks, packets; /* dropped */
+	uint64_t last_ns;	  /* largest last_ns dropped (0: none) */
+	int have_next;		  /* next is the worker's oldest block left */
+	struct fv_block_info next;
+};
+int fv_index_drop_blocks(struct fv_index *ix, unsigned worker, uint32_t gen,
+			 struct fv_index_drop *d);
+
+/*
+ * Moves worker's packet retention start forward (never back), inside the
+ * write txn: meta "wNN.packets_from_ns" = from_ns (the first_ns of the
+ * worker's oldest block still on disk), "wNN.packets_from_gen" =
+ * from_gen (the oldest generation still on disk), and the store-wide
+ * "packets_from_ns" = the largest of every worker's: from then on every
+ * worker's packets are complete.
+ */
+int fv_index_set_packets_from(struct fv_index *ix, unsigned worker,
+			      uint64_t from_ns, uint32_t from_gen);
+
 /* meta: small named values (counters, settings). */
 int fv_index_put_meta(struct fv_index *ix, const char *name, const void *val,
 		      size_t len);
@@ -72,6 +104,34 @@ int fv_index_get_meta(struct fv_index *ix, const char *name, void *val,
 		      size_t cap, size_t *len);
 int fv_index_get_u64(struct fv_index *ix, const char *name, uint64_t *v);
 int fv_index_get_flow(struct fv_index *ix, uint64_t id, struct fv_flow *f);
+
+/*
+ * The packet retention start of every worker and of the store, read in
+ * one txn (0: that worker never recycled a segment, it holds everything
+ * it stored). A packet of worker w older than from_ns[w], or in a block
+ * of a generation below from_gen[w], is gone.
+ */
+#define FV_INDEX_WORKERS 256
+struct fv_retention {
+	uint64_t packets_from_ns; /* store-wide: every worker complete */
+	uint64_t from_ns[FV_INDEX_WORKERS];
+	uint32_t from_gen[FV_INDEX_WORKERS];
+};
+int fv_index_retention(struct fv_index *ix, struct fv_retention *rt);
+
+/* Whether a flow's packets are still stored, judged by its times against
+ * its worker's retention start: all (first_ns >= from), none (last_ns <
+ * from), or some. */
+enum fv_avail { FV_AVAIL_YES, FV_AVAIL_PARTIAL, FV_AVAIL_EXPIRED };
+enum fv_avail fv_retention_flow(const struct fv_retention *rt,
+				const struct fv_flow *f);
+/* "yes", "partial", "expired" (static strings). */
+const char *fv_avail_name(enum fv_avail a);
+
+/* The flow time range: the smallest first_ns (from bytime) and the largest
+ * last_ns of every flow (meta "flows_last_ns"). FV_ENOTFOUND: no flow. */
+int fv_index_flow_range(struct fv_index *ix, uint64_t *first_ns,
+			uint64_t *last_ns);
 
 /* Calls cb for each run of the flow's places, in capture order: count
  * records in block ref, the first at byte offset off of the block. */

@@ -20,7 +20,7 @@
 #include "common/fv.h"
 #include "index/indexer.h"
 
-enum { ITEM_FLOW = 1, ITEM_PLACES, ITEM_BLOCK, ITEM_META };
+enum { ITEM_FLOW = 1, ITEM_PLACES, ITEM_BLOCK, ITEM_META, ITEM_DEAD };
 
 /* Where an item is in the arena and the key it is written in. */
 struct item_ref {
@@ -180,6 +180,10 @@ static int order_items(struct fv_indexer *x)
 		uint32_t l;
 
 		memcpy(&l, x->buf + off + 1, 4);
+		if (type == ITEM_DEAD) {
+			off += 5 + l;
+			continue;
+		}
 		if (type == ITEM_FLOW)
 			memcpy(&id,
 			       x->buf + off + 5 + offsetof(struct fv_flow, id),
@@ -200,7 +204,8 @@ static int order_items(struct fv_indexer *x)
 		x->nord++;
 		off += 5 + l;
 	}
-	qsort(x->ord, x->nord, sizeof(*x->ord), item_cmp);
+	if (x->nord > 1) /* qsort's pointer may not be NULL (UBSan) */
+		qsort(x->ord, x->nord, sizeof(*x->ord), item_cmp);
 	return 0;
 }
 
@@ -253,6 +258,87 @@ static int write_items(struct fv_indexer *x)
 
 	for (size_t i = 0; i < x->nord && !err; i++)
 		err = write_item(x, x->ord[i].off);
+	return err;
+}
+
+/*
+ * Turns the pending blocks of worker with a generation <= gen into dead
+ * items (their bytes are about to be overwritten: they never reach the
+ * index) and finds the first pending block of the worker after them.
+ */
+static void drop_pending(struct fv_indexer *x, unsigned worker, uint32_t gen,
+			 struct fv_index_drop *d)
+{
+	size_t off = 0;
+
+	while (off < x->len) {
+		uint8_t type = x->buf[off];
+		struct fv_block_info bi;
+		uint32_t l;
+
+		memcpy(&l, x->buf + off + 1, 4);
+		if (type == ITEM_BLOCK) {
+			memcpy(&bi, x->buf + off + 5, sizeof(bi));
+			if (fv_ref_worker(bi.ref) != worker) {
+				/* another ring's: not ours to judge */
+			} else if (fv_ref_gen(bi.ref) <= gen) {
+				x->buf[off] = ITEM_DEAD;
+				d->blocks++;
+				d->packets += bi.count;
+				if (bi.last_ns > d->last_ns)
+					d->last_ns = bi.last_ns;
+			} else if (!d->have_next) {
+				/* Pending blocks arrive in sequence order. */
+				d->next = bi;
+				d->have_next = 1;
+			}
+		}
+		off += 5 + l;
+	}
+}
+
+int fv_indexer_recycle(struct fv_indexer *x, unsigned worker, uint32_t gen,
+		       struct fv_index_drop *out)
+{
+	struct fv_index_drop pend = {0}, d;
+	uint64_t from_ns;
+	int err;
+
+	if (x->err)
+		return x->err;
+	drop_pending(x, worker, gen, &pend);
+	err = fv_index_begin(x->ix);
+	if (err)
+		return err;
+	err = fv_index_drop_blocks(x->ix, worker, gen, &d);
+	if (err)
+		goto out_abort;
+	/* The oldest block left is in the index if any is; else the first
+	 * pending one (the index holds older blocks than the batch). */
+	if (!d.have_next && pend.have_next) {
+		d.next = pend.next;
+		d.have_next = 1;
+	}
+	d.blocks += pend.blocks;
+	d.packets += pend.packets;
+	if (pend.last_ns > d.last_ns)
+		d.last_ns = pend.last_ns;
+	if (d.have_next)
+		from_ns = d.next.first_ns;
+	else
+		from_ns = d.last_ns ? d.last_ns + 1 : 0;
+	if (from_ns) {
+		err = fv_index_set_packets_from(x->ix, worker, from_ns,
+						gen + 1);
+		if (err)
+			goto out_abort;
+	}
+	err = fv_index_commit(x->ix);
+	if (!err && out)
+		*out = d;
+	return err;
+out_abort:
+	fv_index_abort(x->ix);
 	return err;
 }
 

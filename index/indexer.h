@@ -60,6 +60,21 @@ int fv_indexer_set_meta(struct fv_indexer *x, const char *name, const void *val,
 int fv_indexer_set_u64(struct fv_indexer *x, const char *name, uint64_t v);
 
 /*
+ * The recycle step of worker's ring, called before the segment that held
+ * generation gen is overwritten (the ring's on_recycle): in one LMDB
+ * transaction of its own, committed (fsync) before it returns, drops the
+ * blocks of generations <= gen of that worker from the index and sets
+ * the worker's retention start (fv_index_set_packets_from: the first_ns
+ * of its oldest block left, in the index or in this batch). The batch's
+ * own pending blocks of those generations are dropped too and never
+ * written. Flow records and places stay. *out (if not NULL) says what
+ * was dropped. The caller holds the store's commit lock. Returns 0 or
+ * an error (the index is then unchanged).
+ */
+int fv_indexer_recycle(struct fv_indexer *x, unsigned worker, uint32_t gen,
+		       struct fv_index_drop *out);
+
+/*
  * Syncs rings[0..n), then writes everything pending and the counters in
  * one transaction, plus meta "next_flow_id" = next_id. Returns 0 or an
  * error; after an error the pending batch is kept for a retry.

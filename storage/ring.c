@@ -250,8 +250,13 @@ static int next_segment(struct fv_ring *r)
 		return fd;
 	if (fstat(fd, &st))
 		return -errno;
-	if (fv_seg_first_gen(fd, &old) == 0 && r->o.on_recycle)
-		r->o.on_recycle(r->o.arg, r->o.worker, old);
+	/* The index drops the old fill's blocks, durably, before any byte
+	 * of the file changes (docs/format.md "Recycling a segment"). */
+	if (fv_seg_first_gen(fd, &old) == 0 && r->o.on_recycle) {
+		err = r->o.on_recycle(r->o.arg, r->o.worker, old);
+		if (err)
+			return err;
+	}
 	if ((uint64_t)st.st_size < r->o.segment_size) {
 		err = fallocate(fd, 0, 0, (off_t)r->o.segment_size);
 		if (err && errno != EOPNOTSUPP)

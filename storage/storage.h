@@ -132,9 +132,13 @@ struct fv_ring_opts {
 	void (*on_sealed)(void *arg, const struct fv_block_info *bi);
 	/*
 	 * Called before a segment is refilled: every block of generation
-	 * old_gen of this worker is about to be overwritten.
+	 * old_gen (and older) of this worker is about to be overwritten. No
+	 * byte of the file is written before it returns, so the index can
+	 * drop (durably) what pointed into it first. A non-zero return (an
+	 * error) stops the ring before the file is touched: it becomes the
+	 * ring's sticky error.
 	 */
-	void (*on_recycle)(void *arg, unsigned worker, uint32_t old_gen);
+	int (*on_recycle)(void *arg, unsigned worker, uint32_t old_gen);
 	void *arg;
 };
 

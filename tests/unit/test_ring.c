@@ -22,6 +22,11 @@ struct sealed {
 	int n;
 	uint32_t recycled[64];
 	int nrec;
+	int recycle_err; /* what on_recycle returns */
+	/* When set, on_recycle reads the first block of the old fill: it
+	 * must still be intact (nothing written before the callback). */
+	struct fv_seg_reader *probe;
+	int probe_ok, probe_bad;
 };
 
 static void on_sealed(void *arg, const struct fv_block_info *bi)
@@ -32,12 +37,23 @@ static void on_sealed(void *arg, const struct fv_block_info *bi)
 		s->v[s->n++] = *bi;
 }
 
-static void on_recycle(void *arg, unsigned worker, uint32_t old_gen)
+static int on_recycle(void *arg, unsigned worker, uint32_t old_gen)
 {
 	struct sealed *s = arg;
 
 	if (s->nrec < 64)
 		s->recycled[s->nrec++] = old_gen;
+	if (s->probe) {
+		struct fv_block b;
+
+		if (fv_seg_read_block(s->probe, fv_ref_make(worker, old_gen, 0),
+				      &b) == 0 &&
+		    b.hdr.gen == old_gen)
+			s->probe_ok++;
+		else
+			s->probe_bad++;
+	}
+	return s->recycle_err;
 }
 
 static uint64_t rng = 88172645463325252ull;
@@ -331,6 +347,65 @@ static void test_reopen_and_wrap(const char *dir)
 	free(s);
 }
 
+/*
+ * The recycle step: on_recycle is called before any byte of the old fill
+ * is overwritten (its first block still reads back inside the callback),
+ * and an error from it stops the ring before the file is touched.
+ */
+static void test_recycle_hook(const char *dir)
+{
+	enum { N = 3000 };
+	static fv_ref refs[N];
+	struct sealed *s = calloc(1, sizeof(*s));
+	struct fv_ring *r = open_ring(dir, 4 * MIB, 2, s);
+	struct fv_seg_reader *rd;
+	struct fv_block b;
+	int err = 0;
+	uint64_t i;
+
+	CHECK(fv_seg_reader_open(&rd, dir, 2, MIB) == 0, "reader");
+	s->probe = rd;
+	memset(last_pl, 0, sizeof(last_pl));
+	/* Two fills, then the first recycle is refused. */
+	write_range(r, 0, 1, refs);
+	for (i = 1; i < N && !s->nrec; i++)
+		write_range(r, i, i + 1, refs);
+	CHECK(s->nrec == 1 && s->probe_ok == 1,
+	      "the old fill is intact when on_recycle runs (%d ok, %d bad)",
+	      s->probe_ok, s->probe_bad);
+	fv_ring_close(r);
+	/* Reopen, refuse the recycle: the append fails, sticky, and the
+	 * oldest fill is not overwritten. */
+	memset(s, 0, sizeof(*s));
+	s->probe = rd;
+	s->recycle_err = -EIO;
+	memset(last_pl, 0, sizeof(last_pl));
+	r = open_ring(dir, 4 * MIB, 2, s);
+	for (i = 0; i < N && !err; i++) {
+		struct fv_rec rec = {.ts_ns = i + 1,
+				     .flow_id = 1,
+				     .caplen = 60,
+				     .origlen = 60};
+		struct fv_place pl = {0, 0};
+
+		err = fv_ring_append(r, &rec, frame, &pl);
+	}
+	CHECK(err == -EIO, "a refused recycle stops the ring: %s",
+	      fv_strerror(err));
+	CHECK(s->nrec == 1, "on_recycle called once: %d", s->nrec);
+	CHECK(fv_ring_append(r, &(struct fv_rec){.ts_ns = 1, .caplen = 60},
+			     frame, &(struct fv_place){0, 0}) == -EIO,
+	      "the error is sticky");
+	CHECK(fv_ring_close(r) == -EIO, "close reports it");
+	CHECK(s->nrec == 1 &&
+		      fv_seg_read_block(rd, fv_ref_make(3, s->recycled[0], 0),
+					&b) == 0,
+	      "the refused fill still reads back");
+	fv_seg_reader_close(rd);
+	printf("recycle hook: called before the overwrite; an error stops the ring\n");
+	free(s);
+}
+
 static int count_cb(void *arg, const struct fv_block_info *bi)
 {
 	(*(int *)arg)++;
@@ -455,6 +530,8 @@ int main(void)
 	test_reopen_and_wrap(sub);
 	snprintf(sub, sizeof(sub), "%s/c", tmpl);
 	test_damage(sub);
+	snprintf(sub, sizeof(sub), "%s/e", tmpl);
+	test_recycle_hook(sub);
 	snprintf(sub, sizeof(sub), "%s/d", tmpl);
 	throughput(sub);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpl);
