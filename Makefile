@@ -10,9 +10,9 @@
 
 DEB_PACKAGES := build-essential pkg-config clang clang-format liburing-dev liblmdb-dev \
 	lmdb-utils libzstd-dev libpcap-dev libmicrohttpd-dev libjansson-dev \
-	libdpdk-dev tshark tcpdump tcpreplay python3 iproute2 curl time fio
+	libdpdk-dev tshark tcpdump tcpreplay python3 iproute2 curl time fio stenographer jq
 
-PKGS := liburing lmdb libzstd libpcap jansson
+PKGS := liburing lmdb libzstd libpcap jansson libmicrohttpd
 
 CC ?= cc
 ifeq ($(origin CC),default)

@@ -151,3 +151,4 @@ rm -rf "$DIR/store" "$q"
 echo
 printf '%-44s %s MB at 1/2 size, %s MB at full size (ratio %s)\n' "peak RSS of import, total" $((r1 / 1024)) $((r4 / 1024)) "$(ratio "$r4" "$r1")"
 printf '%-44s %s MB at 1/2 size, %s MB at full size (ratio %s, target ~1.0)\n' "peak RSS of import, anonymous" $((a1 / 1024)) $((a4 / 1024)) "$(ratio "$a4" "$a1")"
+tools/bench/live.sh "$B" # live capture vs tcpdump and stenographer (FV_BENCH_LIVE=0 skips it)
