@@ -812,8 +812,7 @@ static int sec_write(struct fv_index *ix)
 	int known[SEC_N] = {0}, valid[SEC_N] = {0};
 	int rc, err = 0;
 
-	if (ix->qn) /* ix->q is NULL until a flow is put */
-		if (ix->qn > 1) /* qsort's pointer may not be NULL (UBSan) */
+	if (ix->qn > 1) /* ix->q is NULL until a flow is put (UBSan) */
 		qsort(ix->q, ix->qn, sizeof(*ix->q), sec_cmp);
 	for (size_t i = 0; i < ix->qn; i++) {
 		const struct sec_ent *s = &ix->q[i];
