@@ -44,6 +44,9 @@ peak_rss() {
 	while kill -0 "$pid" 2>/dev/null; do
 		r=$(awk '/^VmRSS/ {print $2}' /proc/$pid/status 2>/dev/null)
 		a=$(awk '/^RssAnon/ {print $2}' /proc/$pid/status 2>/dev/null)
+		# A zombie (exited, not yet waited for) has no VmRSS and
+		# still answers kill -0.
+		[ -n "$r" ] || break
 		[ -n "$r" ] && [ "$r" -gt "$rss" ] && rss=$r
 		[ -n "$a" ] && [ "$a" -gt "$anon" ] && anon=$a
 		sleep 0.01
