@@ -232,6 +232,25 @@ static int compile_bpf(struct extract *x)
 	return 0;
 }
 
+/* Writes r if it is in the time range and matches the filter. */
+static int bpf_rec(struct extract *x, const struct fv_rec *r,
+		   const uint8_t *frame)
+{
+	struct pcap_pkthdr h;
+
+	if (r->ts_ns < x->since || r->ts_ns > x->until)
+		return 0;
+	if (r->iface >= x->st.ifs.n || !x->prog_ok[r->iface])
+		return 0;
+	h.caplen = r->caplen;
+	h.len = r->origlen;
+	h.ts.tv_sec = (time_t)(r->ts_ns / FV_NSEC_PER_SEC);
+	h.ts.tv_usec = (suseconds_t)(r->ts_ns % FV_NSEC_PER_SEC / 1000);
+	if (x->bpf[0] && !pcap_offline_filter(&x->prog[r->iface], &h, frame))
+		return 0;
+	return write_rec(x, r, frame);
+}
+
 static int on_block(void *arg, const struct fv_block_info *bi)
 {
 	struct extract *x = arg;
@@ -247,24 +266,149 @@ static int on_block(void *arg, const struct fv_block_info *bi)
 	if (rc)
 		return rc;
 	while ((rc = fv_block_next(&blk, &off, &r, &frame)) == 1) {
-		struct pcap_pkthdr h;
-
-		if (r.ts_ns < x->since || r.ts_ns > x->until)
-			continue;
-		if (r.iface >= x->st.ifs.n || !x->prog_ok[r.iface])
-			continue;
-		h.caplen = r.caplen;
-		h.len = r.origlen;
-		h.ts.tv_sec = (time_t)(r.ts_ns / FV_NSEC_PER_SEC);
-		h.ts.tv_usec = (suseconds_t)(r.ts_ns % FV_NSEC_PER_SEC / 1000);
-		if (x->bpf[0] &&
-		    !pcap_offline_filter(&x->prog[r.iface], &h, frame))
-			continue;
-		rc = write_rec(x, &r, frame);
+		rc = bpf_rec(x, &r, frame);
 		if (rc)
 			return rc;
 	}
 	return rc < 0 ? rc : 0;
+}
+
+/*
+ * Several workers: each worker's blocks are a stream in capture order;
+ * the streams are merged by timestamp (ties: lower worker first), one
+ * block per worker in memory, so the output is in time order as one
+ * capture of the link would be.
+ */
+struct wstream {
+	struct fv_seg_reader *rd;
+	struct fv_block_info *bi;
+	size_t n, cap, next;
+	struct fv_block blk;
+	uint32_t off;
+	struct fv_rec r;
+	const uint8_t *frame;
+	unsigned worker;
+};
+
+struct blist {
+	struct wstream *ws; /* [FV_MERGE_WORKERS] */
+};
+
+#define FV_MERGE_WORKERS 256
+
+static int collect_block(void *arg, const struct fv_block_info *bi)
+{
+	struct blist *b = arg;
+	struct wstream *w = &b->ws[fv_ref_worker(bi->ref)];
+
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 16;
+		struct fv_block_info *v = realloc(w->bi, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		w->bi = v;
+		w->cap = cap;
+	}
+	w->bi[w->n++] = *bi;
+	return 0;
+}
+
+/* Moves w to its next record: 1, 0 at the end, or an error. */
+static int ws_next(struct wstream *w)
+{
+	int rc;
+
+	for (;;) {
+		if (w->blk.data) {
+			rc = fv_block_next(&w->blk, &w->off, &w->r, &w->frame);
+			if (rc)
+				return rc;
+			w->blk.data = NULL;
+		}
+		if (w->next == w->n)
+			return 0;
+		rc = fv_seg_read_block(w->rd, w->bi[w->next++].ref, &w->blk);
+		if (rc == FV_EEXPIRED) {
+			w->blk.data = NULL;
+			continue; /* recycled since: its packets are gone */
+		}
+		if (rc)
+			return rc;
+		w->off = 0;
+	}
+}
+
+static int ws_less(const struct wstream *a, const struct wstream *b)
+{
+	if (a->r.ts_ns != b->r.ts_ns)
+		return a->r.ts_ns < b->r.ts_ns;
+	return a->worker < b->worker;
+}
+
+static int extract_merged(struct extract *x, const char *segdir)
+{
+	struct wstream *ws = calloc(FV_MERGE_WORKERS, sizeof(*ws));
+	struct wstream *live[FV_MERGE_WORKERS];
+	struct blist b = {.ws = ws};
+	unsigned nh = 0, nw = 0;
+	int err;
+
+	if (!ws)
+		return -ENOMEM;
+	err = fv_index_blocks(x->st.ix, x->since, x->until, collect_block, &b);
+	for (unsigned i = 0; i < FV_MERGE_WORKERS && !err; i++)
+		nw += ws[i].n > 0;
+	if (!err && nw <= 1) {
+		/* One worker: its blocks in order, no merge needed. */
+		for (unsigned i = 0; i < FV_MERGE_WORKERS && !err; i++)
+			for (size_t k = 0; k < ws[i].n && !err; k++)
+				err = on_block(x, &ws[i].bi[k]);
+		goto out;
+	}
+	for (unsigned i = 0; i < FV_MERGE_WORKERS && !err; i++) {
+		int rc;
+
+		if (!ws[i].n)
+			continue;
+		ws[i].worker = i;
+		err = fv_seg_reader_open(&ws[i].rd, segdir,
+					 x->st.conf.nsegments,
+					 x->st.conf.block_size);
+		if (err)
+			break;
+		rc = ws_next(&ws[i]);
+		if (rc < 0)
+			err = rc;
+		else if (rc == 1)
+			live[nh++] = &ws[i];
+	}
+	/* The earliest record of the live streams, by a scan: workers are
+	 * few (cores), so a heap would not pay. */
+	while (!err && nh) {
+		unsigned m = 0;
+		int rc;
+
+		for (unsigned i = 1; i < nh; i++)
+			if (ws_less(live[i], live[m]))
+				m = i;
+		err = bpf_rec(x, &live[m]->r, live[m]->frame);
+		if (err)
+			break;
+		rc = ws_next(live[m]);
+		if (rc < 0)
+			err = rc;
+		else if (rc == 0)
+			live[m] = live[--nh];
+	}
+out:
+	for (unsigned i = 0; i < FV_MERGE_WORKERS; i++) {
+		if (ws[i].rd)
+			fv_seg_reader_close(ws[i].rd);
+		free(ws[i].bi);
+	}
+	free(ws);
+	return err;
 }
 
 /* A flow whose segment was recycled while it was read (or a store that
@@ -448,7 +592,8 @@ int fv_cli_extract(int argc, char **argv)
 			err = FV_ECORRUPT;
 		}
 	} else {
-		err = fv_index_blocks(x.st.ix, x.since, x.until, on_block, &x);
+		err = extract_merged(&x, fv_store_path(path, sizeof(path),
+						       store, "segments"));
 	}
 	if (!err && !x.w) {
 		/* Nothing matched: still a valid, empty capture file. */

@@ -4,6 +4,9 @@
   recordcheck.py frames GOT.pcap SENT.pcap [SENT2.pcap ...]
       every frame sent was recorded exactly once, with its bytes and
       wire length (a multiset comparison; times differ on a live link)
+  recordcheck.py timeorder GOT.pcap
+      the frames are in time order (an extract over several workers is
+      merged by timestamp)
   recordcheck.py consistent FLOWVAULT STORE SENT.pcap
       after a recording was stopped in the middle: every flow listed
       extracts to exactly as many frames as its record counts, each one
@@ -139,7 +142,16 @@ def consistent(fv, store, sent):
     return 1 if bad else 0
 
 
+def timeorder(got):
+    ts = [f[0] for f in capread.read_frames(got)]
+    back = sum(1 for a, b in zip(ts, ts[1:]) if b < a)
+    print('time order: %d frames, %d steps back in time' % (len(ts), back))
+    return 1 if back else 0
+
+
 def main():
+    if sys.argv[1] == 'timeorder':
+        return timeorder(sys.argv[2])
     if sys.argv[1] == 'frames':
         return frames(sys.argv[2], sys.argv[3:])
     if sys.argv[1] == 'consistent':

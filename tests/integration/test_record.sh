@@ -141,6 +141,12 @@ run() { # name opts...
 	"$FV" flows -s "$s" --format csv >"$T/rec.csv"
 	local w=""
 	case " $* " in *"--threads 2"*) w="--workers 2" ;; esac
+	# Several workers: extract --bpf merges them by timestamp.
+	if out=$("$PY" tests/integration/recordcheck.py timeorder "$T/got.pcap"); then
+		ok "$name: $out"
+	else
+		bad "$name: $out"
+	fi
 	# shellcheck disable=SC2086
 	if out=$("$PY" tests/integration/recordcheck.py flows "$IMP" "$T/rec.csv" $w); then
 		ok "$name: $out"
