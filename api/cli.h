@@ -62,6 +62,17 @@ struct fv_cli_store {
 int fv_cli_store_open(struct fv_cli_store *s, const char *dir);
 void fv_cli_store_close(struct fv_cli_store *s);
 
+/* What status (CLI and REST) reports of the blocks the index lists: the
+ * packets still on disk, in all and per worker. fv_block_tally_add is
+ * fv_index_blocks' callback (arg: a zeroed struct fv_block_tally). */
+struct fv_block_tally {
+	uint64_t blocks, first, last, packets;
+	uint64_t wfirst[FV_INDEX_WORKERS], wlast[FV_INDEX_WORKERS];
+};
+int fv_block_tally_add(void *arg, const struct fv_block_info *bi);
+/* Segment files of the store and the bytes they take on disk. */
+void fv_segment_usage(const char *store, uint64_t *files, uint64_t *bytes);
+
 /* Prints "flowvault CMD: MSG" to stderr (printf-style). */
 void fv_cli_err(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -3,12 +3,14 @@
  * opening a store for reading, and flow output (table, JSON, CSV).
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "api/cli.h"
 #include "capture/decode.h"
@@ -327,4 +329,58 @@ void fv_cli_flow_footer(FILE *out, enum fv_flow_fmt fmt, int any)
 {
 	if (fmt == FV_FMT_JSON)
 		fputs(any ? "\n]\n" : "]\n", out);
+}
+
+int fv_block_tally_add(void *arg, const struct fv_block_info *bi)
+{
+	struct fv_block_tally *t = arg;
+	unsigned w = fv_ref_worker(bi->ref);
+
+	t->blocks++;
+	t->packets += bi->count;
+	if (!t->first || bi->first_ns < t->first)
+		t->first = bi->first_ns;
+	if (bi->last_ns > t->last)
+		t->last = bi->last_ns;
+	if (!t->wfirst[w] || bi->first_ns < t->wfirst[w])
+		t->wfirst[w] = bi->first_ns;
+	if (bi->last_ns > t->wlast[w])
+		t->wlast[w] = bi->last_ns;
+	return 0;
+}
+
+void fv_segment_usage(const char *dir, uint64_t *files, uint64_t *bytes)
+{
+	char path[4096];
+	DIR *d, *w;
+	struct dirent *e, *s;
+
+	*files = *bytes = 0;
+	d = opendir(fv_store_path(path, sizeof(path), dir, "segments"));
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char wp[4600];
+
+		if (e->d_name[0] != 'w')
+			continue;
+		snprintf(wp, sizeof(wp), "%s/%s", path, e->d_name);
+		w = opendir(wp);
+		if (!w)
+			continue;
+		while ((s = readdir(w))) {
+			char fp[4900];
+			struct stat st;
+
+			if (s->d_name[0] != 's')
+				continue;
+			snprintf(fp, sizeof(fp), "%s/%s", wp, s->d_name);
+			if (stat(fp, &st) == 0) {
+				(*files)++;
+				*bytes += (uint64_t)st.st_blocks * 512;
+			}
+		}
+		closedir(w);
+	}
+	closedir(d);
 }

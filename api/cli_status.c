@@ -1,13 +1,11 @@
 /*
  * cli_status.c - flowvault status: what a store holds.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "api/cli.h"
 #include "common/fv.h"
@@ -22,34 +20,9 @@ static void usage(FILE *f)
 	      f);
 }
 
-/* The blocks the index lists: the packets still on disk, in all and per
- * worker. */
-struct tally {
-	uint64_t blocks, first, last, packets;
-	uint64_t wfirst[FV_INDEX_WORKERS], wlast[FV_INDEX_WORKERS];
-};
-
-static int on_block(void *arg, const struct fv_block_info *bi)
-{
-	struct tally *t = arg;
-	unsigned w = fv_ref_worker(bi->ref);
-
-	t->blocks++;
-	t->packets += bi->count;
-	if (!t->first || bi->first_ns < t->first)
-		t->first = bi->first_ns;
-	if (bi->last_ns > t->last)
-		t->last = bi->last_ns;
-	if (!t->wfirst[w] || bi->first_ns < t->wfirst[w])
-		t->wfirst[w] = bi->first_ns;
-	if (bi->last_ns > t->wlast[w])
-		t->wlast[w] = bi->last_ns;
-	return 0;
-}
-
 /* Workers that hold packets or recycled segments. */
 static unsigned retention_workers(const struct fv_cli_store *st,
-				  const struct tally *t,
+				  const struct fv_block_tally *t,
 				  const struct fv_retention *rt)
 {
 	unsigned n = st->conf.workers;
@@ -63,7 +36,7 @@ static unsigned retention_workers(const struct fv_cli_store *st,
 /* Packets kept, store-wide and per worker, beside the flow time range
  * (flow records outlive their packets: docs/flows.md). */
 static void print_retention(const struct fv_cli_store *st,
-			    const struct tally *t,
+			    const struct fv_block_tally *t,
 			    const struct fv_retention *rt, uint64_t ffirst,
 			    uint64_t flast, int have_flows, int json)
 {
@@ -110,42 +83,6 @@ static void print_retention(const struct fv_cli_store *st,
 }
 
 /* Segment files and the bytes they take on disk. */
-static void seg_usage(const char *dir, uint64_t *files, uint64_t *bytes)
-{
-	char path[4096];
-	DIR *d, *w;
-	struct dirent *e, *s;
-
-	*files = *bytes = 0;
-	d = opendir(fv_store_path(path, sizeof(path), dir, "segments"));
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		char wp[4600];
-
-		if (e->d_name[0] != 'w')
-			continue;
-		snprintf(wp, sizeof(wp), "%s/%s", path, e->d_name);
-		w = opendir(wp);
-		if (!w)
-			continue;
-		while ((s = readdir(w))) {
-			char fp[4900];
-			struct stat st;
-
-			if (s->d_name[0] != 's')
-				continue;
-			snprintf(fp, sizeof(fp), "%s/%s", wp, s->d_name);
-			if (stat(fp, &st) == 0) {
-				(*files)++;
-				*bytes += (uint64_t)st.st_blocks * 512;
-			}
-		}
-		closedir(w);
-	}
-	closedir(d);
-}
-
 static uint64_t meta(struct fv_index *ix, const char *name)
 {
 	uint64_t v = 0;
@@ -244,7 +181,7 @@ int fv_cli_status(int argc, char **argv)
 	int c, err, json = 0;
 	struct fv_cli_store st;
 	struct fv_index_stats is;
-	static struct tally t;
+	static struct fv_block_tally t;
 	struct fv_retention rt;
 	uint64_t files, segbytes, ffirst = 0, flast = 0;
 	int have_flows = 0;
@@ -284,7 +221,8 @@ int fv_cli_status(int argc, char **argv)
 	}
 	err = fv_index_stats(st.ix, &is);
 	if (!err)
-		err = fv_index_blocks(st.ix, 0, UINT64_MAX, on_block, &t);
+		err = fv_index_blocks(st.ix, 0, UINT64_MAX, fv_block_tally_add,
+				      &t);
 	if (!err)
 		err = fv_index_retention(st.ix, &rt);
 	if (!err) {
@@ -298,7 +236,7 @@ int fv_cli_status(int argc, char **argv)
 		fv_cli_store_close(&st);
 		return FV_EXIT_ERROR;
 	}
-	seg_usage(store, &files, &segbytes);
+	fv_segment_usage(store, &files, &segbytes);
 	fv_format_time(t.first, t0, sizeof(t0));
 	fv_format_time(t.last, t1, sizeof(t1));
 	if (json) {

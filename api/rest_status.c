@@ -3,17 +3,15 @@
  * json` prints, plus the version and the server's own figures) and GET
  * /metrics (the same figures in Prometheus text format).
  *
- * The figures are read the way cli_status.c reads them (its helpers are
- * static there): the index stats, one pass over the blocks, the
+ * The figures are read the way cli_status.c reads them, with the same
+ * helpers (cli.h): the index stats, one pass over the blocks, the
  * retention, the flow time range, the counters in meta, the segment
  * files on disk.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "api/rest_int.h"
 #include "common/fv.h"
@@ -22,73 +20,19 @@ struct figures {
 	struct fv_index_stats is;
 	struct fv_retention rt;
 	struct fv_ifaces ifs;
-	uint64_t blocks, first, last, packets_listed;
-	uint64_t wfirst[FV_INDEX_WORKERS], wlast[FV_INDEX_WORKERS];
+	struct fv_block_tally bt;
 	uint64_t ffirst, flast;
 	int have_flows;
 	uint64_t seg_files, seg_bytes;
 };
-
-static int on_block(void *arg, const struct fv_block_info *bi)
-{
-	struct figures *t = arg;
-	unsigned w = fv_ref_worker(bi->ref);
-
-	t->blocks++;
-	t->packets_listed += bi->count;
-	if (!t->first || bi->first_ns < t->first)
-		t->first = bi->first_ns;
-	if (bi->last_ns > t->last)
-		t->last = bi->last_ns;
-	if (!t->wfirst[w] || bi->first_ns < t->wfirst[w])
-		t->wfirst[w] = bi->first_ns;
-	if (bi->last_ns > t->wlast[w])
-		t->wlast[w] = bi->last_ns;
-	return 0;
-}
-
-static void seg_usage(const char *dir, uint64_t *files, uint64_t *bytes)
-{
-	char path[4096];
-	DIR *d, *w;
-	struct dirent *e, *s;
-
-	*files = *bytes = 0;
-	d = opendir(fv_store_path(path, sizeof(path), dir, "segments"));
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		char wp[4600];
-
-		if (e->d_name[0] != 'w')
-			continue;
-		snprintf(wp, sizeof(wp), "%s/%s", path, e->d_name);
-		w = opendir(wp);
-		if (!w)
-			continue;
-		while ((s = readdir(w))) {
-			char fp[4900];
-			struct stat st;
-
-			if (s->d_name[0] != 's')
-				continue;
-			snprintf(fp, sizeof(fp), "%s/%s", wp, s->d_name);
-			if (stat(fp, &st) == 0) {
-				(*files)++;
-				*bytes += (uint64_t)st.st_blocks * 512;
-			}
-		}
-		closedir(w);
-	}
-	closedir(d);
-}
 
 static int gather(struct fv_rest *srv, struct figures *t)
 {
 	int err = fv_index_stats(srv->ix, &t->is);
 
 	if (!err)
-		err = fv_index_blocks(srv->ix, 0, UINT64_MAX, on_block, t);
+		err = fv_index_blocks(srv->ix, 0, UINT64_MAX,
+				      fv_block_tally_add, &t->bt);
 	if (!err)
 		err = fv_index_retention(srv->ix, &t->rt);
 	if (!err)
@@ -99,7 +43,7 @@ static int gather(struct fv_rest *srv, struct figures *t)
 		if (err == FV_ENOTFOUND)
 			err = 0;
 	}
-	seg_usage(srv->dir, &t->seg_files, &t->seg_bytes);
+	fv_segment_usage(srv->dir, &t->seg_files, &t->seg_bytes);
 	return err;
 }
 
@@ -156,7 +100,7 @@ static unsigned retention_workers(struct fv_rest *srv, const struct figures *t)
 	unsigned n = srv->conf.workers;
 
 	for (unsigned w = 0; w < FV_INDEX_WORKERS; w++)
-		if ((t->wlast[w] || t->rt.from_ns[w]) && w + 1 > n)
+		if ((t->bt.wlast[w] || t->rt.from_ns[w]) && w + 1 > n)
 			n = w + 1;
 	return n < FV_INDEX_WORKERS ? n : FV_INDEX_WORKERS;
 }
@@ -179,12 +123,12 @@ static json_t *status_json(struct fv_rest *srv, const struct figures *t)
 	json_object_set_new(o, "workers", u64(srv->conf.workers));
 	json_object_set_new(o, "segment_files", u64(t->seg_files));
 	json_object_set_new(o, "segment_bytes", u64(t->seg_bytes));
-	json_object_set_new(o, "blocks", u64(t->blocks));
+	json_object_set_new(o, "blocks", u64(t->bt.blocks));
 	json_object_set_new(o, "packets", u64(meta(ix, "packets")));
 	json_object_set_new(o, "bytes", u64(meta(ix, "bytes")));
 	json_object_set_new(o, "stored_bytes", u64(meta(ix, "stored_bytes")));
-	json_object_set_new(o, "first_ns", u64(t->first));
-	json_object_set_new(o, "last_ns", u64(t->last));
+	json_object_set_new(o, "first_ns", u64(t->bt.first));
+	json_object_set_new(o, "last_ns", u64(t->bt.last));
 	json_object_set_new(o, "flows", u64(t->is.flows));
 	json_object_set_new(o, "undecodable", u64(meta(ix, "undecoded")));
 	json_object_set_new(o, "flow_overflow", u64(meta(ix, "overflow")));
@@ -211,8 +155,8 @@ static json_t *status_json(struct fv_rest *srv, const struct figures *t)
 				     (json_int_t)w, "packets_from_ns",
 				     u64(t->rt.from_ns[w]), "packets_from_gen",
 				     u64(t->rt.from_gen[w]), "first_ns",
-				     u64(t->wfirst[w]), "last_ns",
-				     u64(t->wlast[w])));
+				     u64(t->bt.wfirst[w]), "last_ns",
+				     u64(t->bt.wlast[w])));
 	json_object_set_new(o, "retention", a ? a : json_null());
 	nw = capture_workers(srv, &hb, &live);
 	ws = json_array();
@@ -329,8 +273,8 @@ enum MHD_Result rest_metrics(struct rest_req *q)
 	      "Bytes of the packets as stored (captured lengths).",
 	      meta(ix, "stored_bytes"));
 	gauge(f, "packets_kept", "gauge",
-	      "Packets in the blocks still on disk.", t->packets_listed);
-	gauge(f, "blocks", "gauge", "Blocks still on disk.", t->blocks);
+	      "Packets in the blocks still on disk.", t->bt.packets);
+	gauge(f, "blocks", "gauge", "Blocks still on disk.", t->bt.blocks);
 	gauge(f, "flows", "gauge", "Flow records in the index.", t->is.flows);
 	gauge(f, "undecodable_total", "counter",
 	      "Frames stored without a flow key.", meta(ix, "undecoded"));
