@@ -83,6 +83,20 @@ const char *fv_cli_proto_name(uint8_t proto, char *buf, unsigned len);
 char *fv_cli_tcp_flags(uint8_t f, char *buf);
 const char *fv_cli_end_name(uint8_t reason);
 
+/* Flow sort keys, the same for the CLI and REST (their numbers are in
+ * REST cursors: append only). */
+enum fv_flow_sort {
+	FV_SORT_TIME, /* first_ns */
+	FV_SORT_BYTES,
+	FV_SORT_PACKETS,
+	FV_SORT_DURATION,
+	FV_SORT_ID,
+};
+/* "time" (or "first"), "bytes", "packets", "duration", "id": 0 and *k,
+ * or FV_EUSAGE. */
+int fv_flow_sort_parse(const char *s, enum fv_flow_sort *k);
+uint64_t fv_flow_sort_val(enum fv_flow_sort k, const struct fv_flow *f);
+
 /* Flow output formats. */
 enum fv_flow_fmt { FV_FMT_TABLE, FV_FMT_JSON, FV_FMT_NDJSON, FV_FMT_CSV };
 int fv_cli_parse_fmt(const char *s, enum fv_flow_fmt *fmt);

@@ -384,3 +384,37 @@ void fv_segment_usage(const char *dir, uint64_t *files, uint64_t *bytes)
 	}
 	closedir(d);
 }
+
+int fv_flow_sort_parse(const char *s, enum fv_flow_sort *k)
+{
+	static const char *const names[] = {"time", "bytes", "packets",
+					    "duration", "id"};
+
+	if (!strcmp(s, "first")) {
+		*k = FV_SORT_TIME;
+		return 0;
+	}
+	for (unsigned i = 0; i < sizeof(names) / sizeof(*names); i++)
+		if (!strcmp(s, names[i])) {
+			*k = (enum fv_flow_sort)i;
+			return 0;
+		}
+	return FV_EUSAGE;
+}
+
+uint64_t fv_flow_sort_val(enum fv_flow_sort k, const struct fv_flow *f)
+{
+	switch (k) {
+	case FV_SORT_BYTES:
+		return f->bytes[0] + f->bytes[1];
+	case FV_SORT_PACKETS:
+		return f->pkts[0] + f->pkts[1];
+	case FV_SORT_DURATION:
+		return f->last_ns - f->first_ns;
+	case FV_SORT_ID:
+		return f->id;
+	case FV_SORT_TIME:
+		break;
+	}
+	return f->first_ns;
+}

@@ -37,10 +37,8 @@ static void usage(FILE *f)
 	      f);
 }
 
-enum sort_key { SORT_TIME, SORT_BYTES, SORT_PACKETS, SORT_DURATION, SORT_ID };
-
 struct list {
-	enum sort_key key;
+	enum fv_flow_sort key;
 	int desc;
 	uint64_t limit;
 	struct fv_flow *v;
@@ -53,28 +51,11 @@ struct list {
 	struct fv_retention rt; /* for packets_available */
 };
 
-static uint64_t sort_val(enum sort_key k, const struct fv_flow *f)
-{
-	switch (k) {
-	case SORT_BYTES:
-		return f->bytes[0] + f->bytes[1];
-	case SORT_PACKETS:
-		return f->pkts[0] + f->pkts[1];
-	case SORT_DURATION:
-		return f->last_ns - f->first_ns;
-	case SORT_ID:
-		return f->id;
-	case SORT_TIME:
-		break;
-	}
-	return f->first_ns;
-}
-
 static int cmp_flow(const void *a, const void *b, void *arg)
 {
 	const struct fv_flow *fa = a, *fb = b;
-	enum sort_key k = *(const enum sort_key *)arg;
-	uint64_t va = sort_val(k, fa), vb = sort_val(k, fb);
+	enum fv_flow_sort k = *(const enum fv_flow_sort *)arg;
+	uint64_t va = fv_flow_sort_val(k, fa), vb = fv_flow_sort_val(k, fb);
 
 	if (va != vb)
 		return va < vb ? -1 : 1;
@@ -163,17 +144,7 @@ int fv_cli_flows(int argc, char **argv)
 			}
 			break;
 		case 'o':
-			if (!strcmp(optarg, "time") || !strcmp(optarg, "first"))
-				l.key = SORT_TIME;
-			else if (!strcmp(optarg, "bytes"))
-				l.key = SORT_BYTES;
-			else if (!strcmp(optarg, "packets"))
-				l.key = SORT_PACKETS;
-			else if (!strcmp(optarg, "duration"))
-				l.key = SORT_DURATION;
-			else if (!strcmp(optarg, "id"))
-				l.key = SORT_ID;
-			else {
+			if (fv_flow_sort_parse(optarg, &l.key)) {
 				fv_cli_err(
 					"flows",
 					"--sort is time, bytes, packets, duration or id");
@@ -212,7 +183,8 @@ int fv_cli_flows(int argc, char **argv)
 		usage(stderr);
 		return FV_EXIT_USAGE;
 	}
-	l.desc = order ? order == 2 : (l.key != SORT_TIME && l.key != SORT_ID);
+	l.desc = order ? order == 2
+		       : (l.key != FV_SORT_TIME && l.key != FV_SORT_ID);
 	err = fv_filter_compile(expr, &filt, &ferr);
 	if (err == FV_EFILTER) {
 		show_filter_error(expr, &ferr);
@@ -229,7 +201,7 @@ int fv_cli_flows(int argc, char **argv)
 		return FV_EXIT_ERROR;
 	}
 	/* The index returns flows in first-seen order: stream them. */
-	l.stream = l.key == SORT_TIME && !l.desc;
+	l.stream = l.key == FV_SORT_TIME && !l.desc;
 	err = fv_index_retention(st.ix, &l.rt);
 	if (err) {
 		fv_cli_err("flows", "%s", fv_strerror(err));

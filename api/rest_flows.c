@@ -24,25 +24,6 @@
 #define ROWS_PER_FILL 256
 #define CURSOR_LEN    19 /* version, key, desc, value BE64, id BE64 */
 
-enum sort_key { SORT_TIME, SORT_BYTES, SORT_PACKETS, SORT_DURATION, SORT_ID };
-
-static uint64_t sort_val(enum sort_key k, const struct fv_flow *f)
-{
-	switch (k) {
-	case SORT_BYTES:
-		return f->bytes[0] + f->bytes[1];
-	case SORT_PACKETS:
-		return f->pkts[0] + f->pkts[1];
-	case SORT_DURATION:
-		return f->last_ns - f->first_ns;
-	case SORT_ID:
-		return f->id;
-	case SORT_TIME:
-		break;
-	}
-	return f->first_ns;
-}
-
 /* (value, id) order, ascending. */
 static int cmp_key(uint64_t va, uint64_t ia, uint64_t vb, uint64_t ib)
 {
@@ -54,13 +35,14 @@ static int cmp_key(uint64_t va, uint64_t ia, uint64_t vb, uint64_t ib)
 static int cmp_flow(const void *a, const void *b, void *arg)
 {
 	const struct fv_flow *fa = a, *fb = b;
-	enum sort_key k = *(const enum sort_key *)arg;
+	enum fv_flow_sort k = *(const enum fv_flow_sort *)arg;
 
-	return cmp_key(sort_val(k, fa), fa->id, sort_val(k, fb), fb->id);
+	return cmp_key(fv_flow_sort_val(k, fa), fa->id, fv_flow_sort_val(k, fb),
+		       fb->id);
 }
 
 struct page {
-	enum sort_key key;
+	enum fv_flow_sort key;
 	int desc;
 	uint64_t want; /* limit + 1: one more tells there is a next page */
 	int have_cursor;
@@ -88,7 +70,7 @@ static int on_flow(void *arg, const struct fv_flow *f)
 	struct page *p = arg;
 
 	if (p->have_cursor) {
-		int c = cmp_key(sort_val(p->key, f), f->id, p->cur_val,
+		int c = cmp_key(fv_flow_sort_val(p->key, f), f->id, p->cur_val,
 				p->cur_id);
 
 		if (p->desc ? c >= 0 : c <= 0)
@@ -106,7 +88,7 @@ static int on_flow(void *arg, const struct fv_flow *f)
 	p->v[p->n++] = *f;
 	/* The index gives flows in (first_ns, id) order: an ascending time
 	 * page is complete once it has want rows. */
-	if (p->key == SORT_TIME && !p->desc)
+	if (p->key == FV_SORT_TIME && !p->desc)
 		return p->n >= p->want ? 1 : 0;
 	if (p->n >= 2 * p->want + 1024)
 		cut(p);
@@ -122,7 +104,7 @@ static void cursor_encode(const struct page *p, const struct fv_flow *f,
 	b[0] = 1;
 	b[1] = (uint8_t)p->key;
 	b[2] = (uint8_t)p->desc;
-	fv_put_be64(b + 3, sort_val(p->key, f));
+	fv_put_be64(b + 3, fv_flow_sort_val(p->key, f));
 	fv_put_be64(b + 11, f->id);
 	for (int i = 0; i < CURSOR_LEN; i++) {
 		out[2 * i] = hex[b[i] >> 4];
@@ -149,7 +131,7 @@ static int cursor_decode(const char *s, uint8_t *b)
 		else
 			b[i / 2] = (uint8_t)(v << 4);
 	}
-	if (b[0] != 1 || b[1] > SORT_ID || b[2] > 1)
+	if (b[0] != 1 || b[1] > FV_SORT_ID || b[2] > 1)
 		return FV_EUSAGE;
 	return 0;
 }
@@ -243,17 +225,7 @@ enum MHD_Result rest_flows(struct rest_req *q)
 		goto out;
 	if ((a = rest_arg(q, "sort"))) {
 		have_sort = 1;
-		if (!strcmp(a, "time") || !strcmp(a, "first"))
-			p->key = SORT_TIME;
-		else if (!strcmp(a, "bytes"))
-			p->key = SORT_BYTES;
-		else if (!strcmp(a, "packets"))
-			p->key = SORT_PACKETS;
-		else if (!strcmp(a, "duration"))
-			p->key = SORT_DURATION;
-		else if (!strcmp(a, "id"))
-			p->key = SORT_ID;
-		else {
+		if (fv_flow_sort_parse(a, &p->key)) {
 			ret = rest_reply_error(
 				q, MHD_HTTP_BAD_REQUEST, "bad parameter", -1,
 				"sort is time, bytes, packets, duration or id");
@@ -299,8 +271,8 @@ enum MHD_Result rest_flows(struct rest_req *q)
 				       -1, "format is json, ndjson or csv");
 		goto out;
 	}
-	p->desc =
-		order ? order == 2 : (p->key != SORT_TIME && p->key != SORT_ID);
+	p->desc = order ? order == 2
+			: (p->key != FV_SORT_TIME && p->key != FV_SORT_ID);
 	if ((a = rest_arg(q, "cursor"))) {
 		uint8_t b[CURSOR_LEN];
 
@@ -333,7 +305,7 @@ enum MHD_Result rest_flows(struct rest_req *q)
 	p->want = limit + 1;
 	/* Ascending time after a cursor: every row left starts at or after
 	 * the cursor's time, so the scan can start there. */
-	if (p->have_cursor && p->key == SORT_TIME && !p->desc &&
+	if (p->have_cursor && p->key == FV_SORT_TIME && !p->desc &&
 	    p->cur_val > since)
 		since = p->cur_val;
 	err = fv_filter_compile(expr ? expr : "", &filt, &ferr);
