@@ -32,3 +32,15 @@ Try next:
   $FV status -s $STORE
 (docs/ has the architecture, the on-disk formats and the filter language.)
 MSG
+# The REST API over the demo store, on loopback, until Ctrl-C
+# (FV_DEMO_SERVE=0 skips it).
+if [ "${FV_DEMO_SERVE:-1}" != 0 ]; then
+	cat <<MSG
+
+Serving the REST API on http://127.0.0.1:8080 (Ctrl-C stops), e.g.:
+  curl 'localhost:8080/api/v1/flows?sort=bytes&limit=5'
+  curl -OJ 'localhost:8080/api/v1/flows/$id/pcap'
+  curl localhost:8080/api/v1/status
+MSG
+	exec "$FV" serve -s "$STORE" --listen 127.0.0.1:8080
+fi
