@@ -1,6 +1,6 @@
 /*
  * index.c - the flow index on LMDB: one environment per store
- * (STORE/index/data.mdb + lock.mdb) holding seven named databases. The
+ * (STORE/index/data.mdb + lock.mdb) holding six named databases. The
  * key and value layouts are in docs/format.md "Index (LMDB)"; keys are
  * big-endian so that LMDB's memcmp order is numeric order, values
  * little-endian.
@@ -29,7 +29,7 @@
 #include "index/filter.h"
 #include "index/index.h"
 
-#define FV_INDEX_FORMAT	     3		   /* meta "index_format" */
+#define FV_INDEX_FORMAT	     4		   /* meta "index_format" */
 #define FV_INDEX_MAP_DEFAULT (64ull << 30) /* address space, not disk */
 #define FV_INDEX_MAX_READERS 256
 
@@ -42,29 +42,41 @@
 /* Key and value lengths (docs/format.md "Index (LMDB)"). */
 #define KEY_FLOW_LEN   8  /* id */
 #define KEY_PLACES_LEN 12 /* id, part */
-#define KEY_SEC_MAX    17 /* byhost: family, addr[16] */
-#define KEY_TIME_LEN   1  /* bytime: the one key, 0 */
-#define DUP_LEN	       16 /* secondary dups: first_ns, id */
+#define KEY_SEC_MAX    17 /* bykey: host: family, addr[16]; port: 'p', BE16 */
+#define KEY_TM_LEN     8  /* timemap: id >> TM_SHIFT */
+#define VAL_TM_LEN     16 /* timemap: min first_ns, max first_ns */
+#define DUP_LEN	       8  /* bykey dups: flow id BE64 */
 #define KEY_BLOCK_LEN  8  /* ref */
 #define VAL_BLOCK_LEN  32 /* seq, first_ns, last_ns, count, disk_len */
 #define VAL_FLOW_MAX   (FV_FLOW_REC_MAX + FV_PLACES_CHUNK)
+#define TM_SHIFT       10  /* ids per timemap bucket: 1024 */
+#define KIND_PORT      'p' /* first byte of a bykey port key */
 
-enum { SEC_TIME, SEC_HOST, SEC_PORT, SEC_N };
-
-/* A secondary key queued in the write txn, written sorted at commit. */
+/* A bykey entry queued in the write txn, written sorted at commit. */
 struct sec_ent {
-	uint8_t db; /* SEC_* */
 	uint8_t klen;
 	uint8_t dead; /* deleted again in the same txn */
 	uint8_t key[KEY_SEC_MAX];
 	uint8_t dup[DUP_LEN];
 };
 
+/* A timemap bucket touched in the write txn: the first_ns range of the
+ * flows put in it. */
+struct tm_ent {
+	uint64_t bucket, lo, hi;
+};
+
 struct fv_index {
 	MDB_env *env;
-	MDB_dbi meta, flows, places, blocks;
-	MDB_dbi sec[SEC_N]; /* bytime, byhost, byport */
+	MDB_dbi meta, flows, places, blocks, timemap, bykey;
 	unsigned flags;
+	/* A new environment gets its databases in its first write txn (so
+	 * that no page of a creation txn is left free): until that commits,
+	 * uncreated is set and reads see an empty index. open_lock guards
+	 * mdb_dbi_open (one txn at a time may open dbs); creating is set
+	 * while the first write txn holds the new handles. */
+	int uncreated, creating;
+	pthread_mutex_t open_lock;
 	char *data_path; /* dir/data.mdb, for fv_index_stats() */
 
 	/* The write txn and what it has learned (reset at begin). */
@@ -83,9 +95,12 @@ struct fv_index {
 	uint64_t pend_id;
 	uint32_t pend_len;
 	uint8_t pend[FV_PLACES_CHUNK];
-	/* Secondary keys of this txn (the array is kept across txns). */
+	/* Secondary keys and timemap buckets of this txn (the arrays are
+	 * kept across txns). */
 	struct sec_ent *q;
 	size_t qn, qcap;
+	struct tm_ent *tm;
+	size_t tmn, tmcap;
 
 	pthread_mutex_t err_lock;
 	char err[256];
@@ -379,34 +394,40 @@ int fv_flow_decode(const uint8_t *p, size_t len, struct fv_flow *f)
 
 /* ---- open / close ---- */
 
-static int open_dbs(struct fv_index *ix)
+/*
+ * Opens the databases in txn, creating them (and writing the format) when
+ * create is set. FV_ENOTFOUND: the environment has no databases yet and
+ * nothing else (a new index, before its first commit). Called under
+ * open_lock or before ix is shared.
+ */
+static int dbs_open(struct fv_index *ix, MDB_txn *txn, int create)
 {
-	static const char *const names[] = {"flows",  "places", "blocks",
-					    "bytime", "byhost", "byport"};
-	MDB_dbi *dbis[] = {&ix->flows,	       &ix->places,
-			   &ix->blocks,	       &ix->sec[SEC_TIME],
-			   &ix->sec[SEC_HOST], &ix->sec[SEC_PORT]};
-	const unsigned dup = MDB_DUPSORT | MDB_DUPFIXED;
-	const unsigned dbflags[] = {0, 0, 0, dup, dup, dup};
-	int create = !!(ix->flags & FV_INDEX_CREATE);
+	static const char *const names[] = {"flows", "places", "blocks",
+					    "timemap", "bykey"};
+	MDB_dbi *dbis[] = {&ix->flows, &ix->places, &ix->blocks, &ix->timemap,
+			   &ix->bykey};
+	const unsigned dbflags[] = {0, 0, 0, 0, MDB_DUPSORT | MDB_DUPFIXED};
 	uint8_t fmt[8];
-	MDB_txn *txn;
+	MDB_dbi main_dbi;
+	MDB_stat ms;
 	MDB_val k, v;
-	int rc, err = 0;
+	int rc;
 
-	rc = mdb_txn_begin(ix->env, NULL, create ? 0 : MDB_RDONLY, &txn);
-	if (rc)
-		return ix_err(ix, "mdb_txn_begin", rc);
 	rc = mdb_dbi_open(txn, "meta", create ? MDB_CREATE : 0, &ix->meta);
 	if (rc == MDB_NOTFOUND) {
+		/* An environment with nothing in it is a new index. */
+		rc = mdb_dbi_open(txn, NULL, 0, &main_dbi);
+		if (!rc)
+			rc = mdb_stat(txn, main_dbi, &ms);
+		if (!rc && !ms.ms_entries)
+			return FV_ENOTFOUND;
+		if (rc)
+			return ix_err(ix, "mdb_stat", rc);
 		set_errf(ix, "database 'meta' missing: not a flowvault index");
-		err = FV_EFORMAT;
-		goto out_abort;
+		return FV_EFORMAT;
 	}
-	if (rc) {
-		err = ix_err(ix, "mdb_dbi_open", rc);
-		goto out_abort;
-	}
+	if (rc)
+		return ix_err(ix, "mdb_dbi_open", rc);
 
 	/* The format first: the other dbs' flags depend on it. */
 	k.mv_data = (void *)META_FORMAT;
@@ -417,30 +438,24 @@ static int open_dbs(struct fv_index *ix)
 		v.mv_data = fmt;
 		v.mv_size = sizeof(fmt);
 		rc = mdb_put(txn, ix->meta, &k, &v, 0);
-		if (rc) {
-			err = ix_err(ix, "mdb_put(meta)", rc);
-			goto out_abort;
-		}
+		if (rc)
+			return ix_err(ix, "mdb_put(meta)", rc);
 	} else if (rc == MDB_NOTFOUND) {
 		set_errf(ix, "meta '%s' missing: not a flowvault index",
 			 META_FORMAT);
-		err = FV_EFORMAT;
-		goto out_abort;
+		return FV_EFORMAT;
 	} else if (rc) {
-		err = ix_err(ix, "mdb_get(meta)", rc);
-		goto out_abort;
+		return ix_err(ix, "mdb_get(meta)", rc);
 	} else if (v.mv_size != 8) {
 		set_errf(ix, "meta '%s' is %zu bytes", META_FORMAT, v.mv_size);
-		err = FV_EFORMAT;
-		goto out_abort;
+		return FV_EFORMAT;
 	} else if (le64(v.mv_data) != FV_INDEX_FORMAT) {
 		set_errf(ix,
 			 "index format %llu, this build reads format %d: the "
 			 "store was written by another flowvault version; "
 			 "import the captures again into a new store",
 			 (unsigned long long)le64(v.mv_data), FV_INDEX_FORMAT);
-		err = FV_EVERSION;
-		goto out_abort;
+		return FV_EVERSION;
 	}
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -452,24 +467,59 @@ static int open_dbs(struct fv_index *ix)
 				 names[i],
 				 rc == MDB_NOTFOUND ? "missing"
 						    : "of another kind");
-			err = FV_EFORMAT;
-			goto out_abort;
+			return FV_EFORMAT;
 		}
-		if (rc) {
-			err = ix_err(ix, "mdb_dbi_open", rc);
-			goto out_abort;
-		}
+		if (rc)
+			return ix_err(ix, "mdb_dbi_open", rc);
 	}
+	return 0;
+}
 
-	/* Committing (also a read txn) keeps the dbi handles open. */
+/*
+ * Opens the databases of an existing index in a read txn (committed, so
+ * the handles stay open). A new index with none yet is left uncreated.
+ */
+static int dbs_open_existing(struct fv_index *ix)
+{
+	MDB_txn *txn;
+	int rc, err;
+
+	rc = mdb_txn_begin(ix->env, NULL, MDB_RDONLY, &txn);
+	if (rc)
+		return ix_err(ix, "mdb_txn_begin", rc);
+	err = dbs_open(ix, txn, 0);
+	if (err) {
+		mdb_txn_abort(txn);
+		if (err != FV_ENOTFOUND)
+			return err;
+		__atomic_store_n(&ix->uncreated, 1, __ATOMIC_RELEASE);
+		return 0;
+	}
 	rc = mdb_txn_commit(txn);
 	if (rc)
 		return ix_err(ix, "mdb_txn_commit", rc);
+	__atomic_store_n(&ix->uncreated, 0, __ATOMIC_RELEASE);
 	return 0;
+}
 
-out_abort:
-	mdb_txn_abort(txn);
-	return err;
+/*
+ * For readers of an uncreated index: looks again (the writer may have
+ * committed since). Returns 1 while the index is still empty, 0 once its
+ * databases are open. Never waits for the writer's first txn.
+ */
+static int still_uncreated(struct fv_index *ix)
+{
+	int err;
+
+	if (!__atomic_load_n(&ix->uncreated, __ATOMIC_ACQUIRE))
+		return 0;
+	if (pthread_mutex_trylock(&ix->open_lock))
+		return 1;
+	err = ix->creating ? 0 : dbs_open_existing(ix);
+	pthread_mutex_unlock(&ix->open_lock);
+	if (err)
+		return err;
+	return __atomic_load_n(&ix->uncreated, __ATOMIC_ACQUIRE);
 }
 
 int fv_index_open(struct fv_index **out, const char *dir, unsigned flags,
@@ -491,6 +541,12 @@ int fv_index_open(struct fv_index **out, const char *dir, unsigned flags,
 	ix->flags = flags;
 	err = pthread_mutex_init(&ix->err_lock, NULL);
 	if (err) {
+		err = -err;
+		goto out_free;
+	}
+	err = pthread_mutex_init(&ix->open_lock, NULL);
+	if (err) {
+		pthread_mutex_destroy(&ix->err_lock);
 		err = -err;
 		goto out_free;
 	}
@@ -544,7 +600,7 @@ int fv_index_open(struct fv_index **out, const char *dir, unsigned flags,
 		err = ix_err(ix, "mdb_reader_check", rc);
 		goto out_env;
 	}
-	err = open_dbs(ix);
+	err = dbs_open_existing(ix);
 	if (err)
 		goto out_env;
 	*out = ix;
@@ -555,6 +611,7 @@ out_env:
 out_path:
 	free(ix->data_path);
 out_mutex:
+	pthread_mutex_destroy(&ix->open_lock);
 	pthread_mutex_destroy(&ix->err_lock);
 out_free:
 	free(ix);
@@ -570,6 +627,8 @@ void fv_index_close(struct fv_index *ix)
 	mdb_env_close(ix->env);
 	free(ix->data_path);
 	free(ix->q);
+	free(ix->tm);
+	pthread_mutex_destroy(&ix->open_lock);
 	pthread_mutex_destroy(&ix->err_lock);
 	free(ix);
 }
@@ -586,11 +645,12 @@ static void txn_reset(struct fv_index *ix)
 	ix->flows_last = 0;
 	ix->pend_valid = 0;
 	ix->qn = 0;
+	ix->tmn = 0;
 }
 
 int fv_index_begin(struct fv_index *ix)
 {
-	int rc;
+	int rc, err = 0;
 
 	if (ix->flags & FV_INDEX_RDONLY)
 		return -EROFS;
@@ -602,16 +662,49 @@ int fv_index_begin(struct fv_index *ix)
 		ix->txn = NULL;
 		return ix_err(ix, "mdb_txn_begin", rc);
 	}
-	return 0;
+	/* A new index: its databases come into being in this txn. */
+	if (__atomic_load_n(&ix->uncreated, __ATOMIC_ACQUIRE)) {
+		pthread_mutex_lock(&ix->open_lock);
+		err = dbs_open(ix, ix->txn, 1);
+		ix->creating = !err;
+		pthread_mutex_unlock(&ix->open_lock);
+	}
+	if (err) {
+		mdb_txn_abort(ix->txn);
+		txn_reset(ix);
+	}
+	return err;
+}
+
+/* Ends the write txn: committed (0) or given up; settles creation. */
+static int txn_end(struct fv_index *ix, int commit)
+{
+	int rc = 0;
+
+	if (commit)
+		rc = mdb_txn_commit(
+			ix->txn); /* frees the txn, also on failure */
+	else
+		mdb_txn_abort(ix->txn);
+	txn_reset(ix);
+	if (ix->creating) {
+		pthread_mutex_lock(&ix->open_lock);
+		ix->creating = 0;
+		if (commit && !rc)
+			__atomic_store_n(&ix->uncreated, 0, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&ix->open_lock);
+	}
+	return ix_err(ix, "mdb_txn_commit", rc);
 }
 
 static int pend_flush(struct fv_index *ix);
 static int sec_write(struct fv_index *ix);
+static int tm_write(struct fv_index *ix);
 static int note_flows_last(struct fv_index *ix);
 
 int fv_index_commit(struct fv_index *ix)
 {
-	int rc, err;
+	int err;
 
 	if (!ix->txn)
 		return -EINVAL;
@@ -620,23 +713,20 @@ int fv_index_commit(struct fv_index *ix)
 	if (!err)
 		err = sec_write(ix);
 	if (!err)
+		err = tm_write(ix);
+	if (!err)
 		err = note_flows_last(ix);
 	if (err) {
-		mdb_txn_abort(ix->txn);
-		txn_reset(ix);
+		txn_end(ix, 0);
 		return err;
 	}
-	rc = mdb_txn_commit(ix->txn); /* frees the txn, also on failure */
-	txn_reset(ix);
-	return ix_err(ix, "mdb_txn_commit", rc);
+	return txn_end(ix, 1);
 }
 
 void fv_index_abort(struct fv_index *ix)
 {
-	if (!ix->txn)
-		return;
-	mdb_txn_abort(ix->txn);
-	txn_reset(ix);
+	if (ix->txn)
+		txn_end(ix, 0);
 }
 
 static int wput(struct fv_index *ix, MDB_dbi dbi, const char *op,
@@ -703,22 +793,19 @@ static int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 
 /* ---- secondary keys ---- */
 
-/* The secondary keys of a flow: they depend only on the key and first_ns.
- * Returns how many (at most 5: time, 2 hosts, 2 ports). */
-static int sec_keys_make(const struct fv_flow *f, struct sec_ent s[5])
+/* The bykey entries of a flow: they depend only on its key and id.
+ * Returns how many (at most 4: 2 hosts, 2 ports). */
+static int sec_keys_make(const struct fv_flow *f, struct sec_ent s[4])
 {
 	const uint8_t *addr[2] = {f->key.saddr, f->key.daddr};
 	uint16_t port[2] = {f->key.sport, f->key.dport};
 	size_t alen = addr_is_v4(f) ? 4 : 16;
 	int n = 0;
 
-	memset(s, 0, 5 * sizeof(*s));
-	s[n].db = SEC_TIME;
-	s[n++].klen = KEY_TIME_LEN; /* the one key, 0 */
+	memset(s, 0, 4 * sizeof(*s));
 	for (int i = 0; f->key.family && i < 2; i++) {
 		if (i == 1 && !memcmp(addr[0], addr[1], 16))
 			break;
-		s[n].db = SEC_HOST;
 		s[n].klen = (uint8_t)(1 + alen);
 		s[n].key[0] = f->key.family;
 		memcpy(s[n].key + 1, addr[i], alen);
@@ -727,71 +814,68 @@ static int sec_keys_make(const struct fv_flow *f, struct sec_ent s[5])
 	for (int i = 0; i < 2; i++) {
 		if (!port[i] || (i == 1 && port[0] == port[1]))
 			continue;
-		s[n].db = SEC_PORT;
-		s[n].klen = 2;
-		fv_put_be16(s[n].key, port[i]);
+		s[n].klen = 3;
+		s[n].key[0] = KIND_PORT;
+		fv_put_be16(s[n].key + 1, port[i]);
 		n++;
 	}
-	for (int i = 0; i < n; i++) {
-		fv_put_be64(s[i].dup, f->first_ns);
-		fv_put_be64(s[i].dup + 8, f->id);
-	}
+	for (int i = 0; i < n; i++)
+		fv_put_be64(s[i].dup, f->id);
 	return n;
 }
 
 static int sec_cmp(const void *pa, const void *pb)
 {
 	const struct sec_ent *a = pa, *b = pb;
-	int c;
+	int c = key_cmp(a->key, a->klen, b->key, b->klen);
 
-	if (a->db != b->db)
-		return a->db < b->db ? -1 : 1;
-	c = key_cmp(a->key, a->klen, b->key, b->klen);
 	return c ? c : memcmp(a->dup, b->dup, DUP_LEN);
 }
 
-static int sec_same(const struct sec_ent *a, int na, const struct sec_ent *b,
-		    int nb)
+static int sec_in(const struct sec_ent *e, const struct sec_ent *set, int n)
 {
-	if (na != nb)
-		return 0;
-	for (int i = 0; i < na; i++)
-		if (sec_cmp(&a[i], &b[i]))
-			return 0;
-	return 1;
+	for (int i = 0; i < n; i++)
+		if (!sec_cmp(e, &set[i]))
+			return 1;
+	return 0;
 }
 
-static int sec_queue(struct fv_index *ix, const struct sec_ent *s, int n)
+/* Queues the entries of s that are not in but (n, nbut). */
+static int sec_queue(struct fv_index *ix, const struct sec_ent *s, int n,
+		     const struct sec_ent *but, int nbut)
 {
-	if (ix->qn + (size_t)n > ix->qcap) {
-		size_t ncap = ix->qcap ? ix->qcap * 2 : 4096;
-		struct sec_ent *nq;
+	for (int i = 0; i < n; i++) {
+		if (sec_in(&s[i], but, nbut))
+			continue;
+		if (ix->qn == ix->qcap) {
+			size_t ncap = ix->qcap ? ix->qcap * 2 : 4096;
+			struct sec_ent *nq = realloc(ix->q, ncap * sizeof(*nq));
 
-		while (ncap < ix->qn + (size_t)n)
-			ncap *= 2;
-		nq = realloc(ix->q, ncap * sizeof(*nq));
-		if (!nq)
-			return -ENOMEM;
-		ix->q = nq;
-		ix->qcap = ncap;
+			if (!nq)
+				return -ENOMEM;
+			ix->q = nq;
+			ix->qcap = ncap;
+		}
+		ix->q[ix->qn++] = s[i];
 	}
-	memcpy(ix->q + ix->qn, s, (size_t)n * sizeof(*s));
-	ix->qn += (size_t)n;
 	return 0;
 }
 
 /*
- * Deletes a flow's secondary keys: those committed before and those
- * queued in this txn. Only when a record changes its key or first_ns,
+ * Deletes the entries of s that are not in keep: from the db (committed
+ * before) and from this txn's queue. Only when a record changes its key,
  * which the flow table never does: the scan of the queue is fine.
  */
-static int sec_del(struct fv_index *ix, const struct sec_ent *s, int n)
+static int sec_del(struct fv_index *ix, const struct sec_ent *s, int n,
+		   const struct sec_ent *keep, int nkeep)
 {
 	int err = 0;
 
 	for (int i = 0; !err && i < n; i++) {
-		err = wdel(ix, ix->sec[s[i].db], "mdb_del(secondary)", s[i].key,
-			   s[i].klen, s[i].dup, DUP_LEN);
+		if (sec_in(&s[i], keep, nkeep))
+			continue;
+		err = wdel(ix, ix->bykey, "mdb_del(bykey)", s[i].key, s[i].klen,
+			   s[i].dup, DUP_LEN);
 		for (size_t j = 0; j < ix->qn; j++)
 			if (!ix->q[j].dead && !sec_cmp(&ix->q[j], &s[i]))
 				ix->q[j].dead = 1;
@@ -800,53 +884,154 @@ static int sec_del(struct fv_index *ix, const struct sec_ent *s, int n)
 }
 
 /*
- * Writes the queued secondary keys in key order. A key past the last of
- * its db is appended (MDB_APPEND); a dup past the last of its key too
+ * Writes the queued bykey entries in key order. A key past the last of
+ * the db is appended (MDB_APPEND); a dup past the last of its key too
  * (MDB_APPENDDUP, which LMDB refuses with MDB_KEYEXIST otherwise: then a
- * plain put). Appends fill pages; inserts in the middle split them.
+ * plain put, which also takes a dup that is there already). Appends fill
+ * pages; inserts in the middle split them.
  */
 static int sec_write(struct fv_index *ix)
 {
-	uint8_t last[SEC_N][KEY_SEC_MAX];
-	size_t llen[SEC_N];
-	int known[SEC_N] = {0}, valid[SEC_N] = {0};
-	int rc, err = 0;
+	const struct sec_ent *prev = NULL; /* the last one written */
+	uint8_t last[KEY_SEC_MAX];
+	size_t llen = sizeof(last);
+	int known = 0, valid = 0;
+	int rc, err;
 
 	if (ix->qn > 1) /* ix->q is NULL until a flow is put (UBSan) */
 		qsort(ix->q, ix->qn, sizeof(*ix->q), sec_cmp);
 	for (size_t i = 0; i < ix->qn; i++) {
 		const struct sec_ent *s = &ix->q[i];
-		MDB_dbi dbi = ix->sec[s->db];
 		MDB_val k = {.mv_size = s->klen, .mv_data = (void *)s->key};
 		MDB_val d = {.mv_size = DUP_LEN, .mv_data = (void *)s->dup};
 
-		if (s->dead || (i && !sec_cmp(s, s - 1)))
+		if (s->dead || (prev && !sec_cmp(s, prev)))
 			continue;
-		if (!known[s->db]) {
-			llen[s->db] = KEY_SEC_MAX;
-			err = last_key(ix, dbi, last[s->db], &llen[s->db],
-				       &valid[s->db]);
+		prev = s;
+		if (!known) {
+			err = last_key(ix, ix->bykey, last, &llen, &valid);
 			if (err)
 				return err;
-			known[s->db] = 1;
+			known = 1;
 		}
-		if (!valid[s->db] ||
-		    key_cmp(s->key, s->klen, last[s->db], llen[s->db]) > 0) {
-			rc = mdb_put(ix->txn, dbi, &k, &d, MDB_APPEND);
+		if (!valid || key_cmp(s->key, s->klen, last, llen) > 0) {
+			rc = mdb_put(ix->txn, ix->bykey, &k, &d, MDB_APPEND);
 			if (!rc) {
-				memcpy(last[s->db], s->key, s->klen);
-				llen[s->db] = s->klen;
-				valid[s->db] = 1;
+				memcpy(last, s->key, s->klen);
+				llen = s->klen;
+				valid = 1;
 			}
 		} else {
-			rc = mdb_put(ix->txn, dbi, &k, &d, MDB_APPENDDUP);
+			rc = mdb_put(ix->txn, ix->bykey, &k, &d, MDB_APPENDDUP);
 			if (rc == MDB_KEYEXIST)
-				rc = mdb_put(ix->txn, dbi, &k, &d, 0);
+				rc = mdb_put(ix->txn, ix->bykey, &k, &d,
+					     MDB_NODUPDATA);
+			if (rc == MDB_KEYEXIST)
+				rc = 0; /* the flow's entry is there */
 		}
 		if (rc)
-			return ix_err(ix, "mdb_put(secondary)", rc);
+			return ix_err(ix, "mdb_put(bykey)", rc);
 	}
 	ix->qn = 0;
+	return 0;
+}
+
+/* ---- timemap ---- */
+
+/* Widens the txn's range of flow id's bucket to take first_ns. */
+static int tm_note(struct fv_index *ix, uint64_t id, uint64_t first_ns)
+{
+	uint64_t b = id >> TM_SHIFT;
+	struct tm_ent *t;
+
+	/* Ids of one txn come in order, mostly: look from the end. */
+	for (size_t i = ix->tmn; i-- > 0;) {
+		t = &ix->tm[i];
+		if (t->bucket != b)
+			continue;
+		if (first_ns < t->lo)
+			t->lo = first_ns;
+		if (first_ns > t->hi)
+			t->hi = first_ns;
+		return 0;
+	}
+	if (ix->tmn == ix->tmcap) {
+		size_t ncap = ix->tmcap ? ix->tmcap * 2 : 16;
+		struct tm_ent *nt = realloc(ix->tm, ncap * sizeof(*nt));
+
+		if (!nt)
+			return -ENOMEM;
+		ix->tm = nt;
+		ix->tmcap = ncap;
+	}
+	ix->tm[ix->tmn++] = (struct tm_ent){b, first_ns, first_ns};
+	return 0;
+}
+
+static int tm_cmp(const void *pa, const void *pb)
+{
+	const struct tm_ent *a = pa, *b = pb;
+
+	return a->bucket < b->bucket ? -1 : a->bucket > b->bucket;
+}
+
+/* Merges the txn's buckets into the timemap db (ranges only widen). */
+static int tm_write(struct fv_index *ix)
+{
+	uint8_t key[KEY_TM_LEN], val[VAL_TM_LEN], last[KEY_TM_LEN];
+	MDB_val k = {.mv_size = sizeof(key), .mv_data = key}, v;
+	size_t llen = sizeof(last);
+	int valid, rc, err;
+
+	if (!ix->tmn)
+		return 0;
+	if (ix->tmn > 1)
+		qsort(ix->tm, ix->tmn, sizeof(*ix->tm), tm_cmp);
+	err = last_key(ix, ix->timemap, last, &llen, &valid);
+	if (err)
+		return err;
+	if (valid && llen != KEY_TM_LEN) {
+		set_errf(ix, "timemap key of %zu bytes", llen);
+		return FV_ECORRUPT;
+	}
+	for (size_t i = 0; i < ix->tmn; i++) {
+		struct tm_ent t = ix->tm[i];
+		unsigned fl = 0;
+
+		fv_put_be64(key, t.bucket);
+		if (!valid || t.bucket > fv_be64(last)) {
+			fl = MDB_APPEND;
+		} else {
+			rc = mdb_get(ix->txn, ix->timemap, &k, &v);
+			if (rc && rc != MDB_NOTFOUND)
+				return ix_err(ix, "mdb_get(timemap)", rc);
+			if (!rc && v.mv_size != VAL_TM_LEN) {
+				set_errf(ix, "timemap value of %zu bytes",
+					 v.mv_size);
+				return FV_ECORRUPT;
+			}
+			if (!rc) {
+				uint64_t lo = le64(v.mv_data),
+					 hi = le64((uint8_t *)v.mv_data + 8);
+
+				if (lo <= t.lo && hi >= t.hi)
+					continue;
+				t.lo = lo < t.lo ? lo : t.lo;
+				t.hi = hi > t.hi ? hi : t.hi;
+			}
+		}
+		put_le64(val, t.lo);
+		put_le64(val + 8, t.hi);
+		err = wput(ix, ix->timemap, "mdb_put(timemap)", key,
+			   sizeof(key), val, sizeof(val), fl);
+		if (err)
+			return err;
+		if (fl) {
+			memcpy(last, key, sizeof(key));
+			valid = 1;
+		}
+	}
+	ix->tmn = 0;
 	return 0;
 }
 
@@ -1000,11 +1185,11 @@ int fv_index_put_flow(struct fv_index *ix, const struct fv_flow *f)
 {
 	uint8_t key[KEY_FLOW_LEN], val[VAL_FLOW_MAX];
 	MDB_val k = {.mv_size = sizeof(key), .mv_data = key}, v;
-	struct sec_ent nk[5], ok[5];
+	struct sec_ent nk[4], ok[4];
 	const uint8_t *places = NULL;
 	size_t plen = 0, off, n;
 	struct fv_flow old;
-	int nn, on, rc, err, found = 0, from_pend = 0;
+	int nn, on = 0, rc, err, found = 0, from_pend = 0;
 	unsigned fl = 0;
 
 	if (!ix->txn || !f->id)
@@ -1018,9 +1203,9 @@ int fv_index_put_flow(struct fv_index *ix, const struct fv_flow *f)
 	nn = sec_keys_make(f, nk);
 
 	/*
-	 * A checkpoint replaces the record. Its secondary keys are the same
-	 * unless the caller changed first_ns or the key: then the old ones
-	 * go. An old record that does not decode is simply overwritten (its
+	 * A checkpoint replaces the record. Its bykey entries are the same
+	 * unless the caller changed the key: then the old ones go. An old
+	 * record that does not decode is simply overwritten (its
 	 * stale keys, if any, only cost a lookup: the query checks the
 	 * record itself). Places part 0 kept in the old value stays.
 	 */
@@ -1037,19 +1222,16 @@ int fv_index_put_flow(struct fv_index *ix, const struct fv_flow *f)
 			places = val + FV_FLOW_REC_MAX;
 		}
 		on = sec_keys_make(&old, ok);
-		if (sec_same(ok, on, nk, nn))
-			goto put_record;
-		err = sec_del(ix, ok, on);
-		if (err)
-			return err;
 	} else if (!rc) {
 		found = 1;
 	}
-	err = sec_queue(ix, nk, nn);
+	/* Entries both records have stay; the old one's others go. */
+	err = sec_del(ix, ok, on, nk, nn);
+	if (!err)
+		err = sec_queue(ix, nk, nn, ok, on);
 	if (err)
 		return err;
 
-put_record:
 	if (ix->pend_valid) { /* part 0 of this flow, put just before */
 		places = ix->pend;
 		plen = ix->pend_len;
@@ -1100,6 +1282,9 @@ put_record:
 	}
 	if (f->last_ns > ix->flows_last)
 		ix->flows_last = f->last_ns;
+	err = tm_note(ix, f->id, f->first_ns);
+	if (err)
+		return err;
 	return note_duration(ix, f);
 }
 
@@ -1284,10 +1469,16 @@ int fv_index_add_u64(struct fv_index *ix, const char *name, uint64_t delta)
 
 /* ---- reading ---- */
 
+/* Begins a read txn. FV_ENOTFOUND: the index has no databases yet (a
+ * new store before its first commit): the answer is "nothing". */
 static int rd_begin(struct fv_index *ix, MDB_txn **txn)
 {
-	int rc = mdb_txn_begin(ix->env, NULL, MDB_RDONLY, txn);
+	int rc = still_uncreated(ix);
 
+	*txn = NULL;
+	if (rc)
+		return rc > 0 ? FV_ENOTFOUND : rc;
+	rc = mdb_txn_begin(ix->env, NULL, MDB_RDONLY, txn);
 	if (rc) {
 		*txn = NULL;
 		return ix_err(ix, "mdb_txn_begin(rdonly)", rc);
@@ -1376,7 +1567,7 @@ int fv_index_retention(struct fv_index *ix, struct fv_retention *rt)
 	memset(rt, 0, sizeof(*rt));
 	err = rd_begin(ix, &txn);
 	if (err)
-		return err;
+		return err == FV_ENOTFOUND ? 0 : err; /* nothing yet */
 	err = rd_u64(ix, txn, META_PKTS_FROM, &rt->packets_from_ns);
 	for (unsigned w = 0; w < FV_INDEX_WORKERS && !err; w++) {
 		uint64_t g = 0;
@@ -1419,41 +1610,89 @@ const char *fv_avail_name(enum fv_avail a)
 	return "yes";
 }
 
+/*
+ * Loads the timemap buckets whose first_ns range meets [lo, hi], in
+ * bucket (= id) order, into *out (malloc'ed; NULL when none).
+ */
+static int tm_load(struct fv_index *ix, MDB_txn *txn, uint64_t lo, uint64_t hi,
+		   struct tm_ent **out, size_t *n)
+{
+	struct tm_ent *v = NULL;
+	size_t cap = 0;
+	MDB_cursor *c;
+	MDB_val k, d;
+	int rc, err = 0;
+
+	*out = NULL;
+	*n = 0;
+	rc = mdb_cursor_open(txn, ix->timemap, &c);
+	if (rc)
+		return ix_err(ix, "mdb_cursor_open(timemap)", rc);
+	for (rc = mdb_cursor_get(c, &k, &d, MDB_FIRST); !rc;
+	     rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
+		struct tm_ent t;
+
+		if (k.mv_size != KEY_TM_LEN || d.mv_size != VAL_TM_LEN) {
+			set_errf(ix, "timemap entry of %zu+%zu bytes",
+				 k.mv_size, d.mv_size);
+			err = FV_ECORRUPT;
+			break;
+		}
+		t.bucket = fv_be64(k.mv_data);
+		t.lo = le64(d.mv_data);
+		t.hi = le64((uint8_t *)d.mv_data + 8);
+		if (t.lo > hi || t.hi < lo)
+			continue;
+		if (*n == cap) {
+			size_t ncap = cap ? 2 * cap : 64;
+			struct tm_ent *nv = realloc(v, ncap * sizeof(*nv));
+
+			if (!nv) {
+				err = -ENOMEM;
+				break;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		v[(*n)++] = t;
+	}
+	if (!err && rc != MDB_NOTFOUND)
+		err = ix_err(ix, "mdb_cursor_get(timemap)", rc);
+	mdb_cursor_close(c);
+	if (err) {
+		free(v);
+		*n = 0;
+		return err;
+	}
+	*out = v;
+	return 0;
+}
+
 int fv_index_flow_range(struct fv_index *ix, uint64_t *first_ns,
 			uint64_t *last_ns)
 {
-	static const uint8_t tkey[KEY_TIME_LEN] = {0};
-	MDB_val k = {.mv_size = sizeof(tkey), .mv_data = (void *)tkey}, d;
-	MDB_cursor *c;
+	struct tm_ent *tm;
 	MDB_txn *txn;
-	int rc, err;
+	size_t n;
+	int err;
 
 	*first_ns = *last_ns = 0;
 	err = rd_begin(ix, &txn);
 	if (err)
 		return err;
-	rc = mdb_cursor_open(txn, ix->sec[SEC_TIME], &c);
-	if (rc) {
-		err = ix_err(ix, "mdb_cursor_open(bytime)", rc);
-		goto out_txn;
-	}
-	rc = mdb_cursor_get(c, &k, &d, MDB_SET_KEY);
-	if (rc == MDB_NOTFOUND) {
+	err = tm_load(ix, txn, 0, UINT64_MAX, &tm, &n);
+	if (!err && !n)
 		err = FV_ENOTFOUND; /* no flow */
-	} else if (rc) {
-		err = ix_err(ix, "mdb_cursor_get(bytime)", rc);
-	} else if (d.mv_size != DUP_LEN) {
-		set_errf(ix, "bytime dup of %zu bytes", d.mv_size);
-		err = FV_ECORRUPT;
-	} else {
-		*first_ns = fv_be64(d.mv_data);
+	if (!err) {
+		*first_ns = UINT64_MAX;
+		for (size_t i = 0; i < n; i++)
+			if (tm[i].lo < *first_ns)
+				*first_ns = tm[i].lo;
 		err = rd_u64(ix, txn, META_FLOWS_LAST, last_ns);
 	}
-	mdb_cursor_close(c);
+	free(tm);
 	if (!err && *last_ns < *first_ns)
-		*last_ns =
-			*first_ns; /* written before flows_last_ns was kept */
-out_txn:
+		*last_ns = *first_ns;
 	mdb_txn_abort(txn);
 	return err;
 }
@@ -1562,7 +1801,7 @@ int fv_index_places(struct fv_index *ix, uint64_t flow_id,
 
 	err = rd_begin(ix, &txn);
 	if (err)
-		return err;
+		return err == FV_ENOTFOUND ? 0 : err; /* nothing yet */
 	/* Part 0 is in the flow's value or in the places db, not both. */
 	err = rd_flow_places(ix, txn, flow_id, &f, &p0, &p0len);
 	if (err == FV_ENOTFOUND)
@@ -1615,70 +1854,180 @@ struct query {
 	const struct fv_filter *filter;
 	int (*cb)(void *arg, const struct fv_flow *f);
 	void *arg;
+	/* Results found and not given yet: a min-heap by (first_ns, id). */
+	struct fv_flow *h;
+	size_t hn, hcap;
 };
 
-/* Checks flow id against the query; returns cb's answer when it is a
- * result. from_key: id came from a secondary key, so it must exist. */
-static int query_visit(struct query *q, uint64_t id, int from_key)
+static int q_less(const struct fv_flow *a, const struct fv_flow *b)
 {
-	struct fv_flow f;
-	int err = rd_flow(q->ix, q->txn, id, &f);
-
-	if (err == FV_ENOTFOUND) {
-		if (!from_key)
-			return 0;
-		set_errf(q->ix, "secondary key points at missing flow %llu",
-			 (unsigned long long)id);
-		return FV_ECORRUPT;
-	}
-	if (err)
-		return err;
-	if (f.first_ns > q->until || f.last_ns < q->since)
-		return 0;
-	if (q->filter && !fv_filter_match(q->filter, &f))
-		return 0;
-	return q->cb(q->arg, &f);
+	if (a->first_ns != b->first_ns)
+		return a->first_ns < b->first_ns;
+	return a->id < b->id;
 }
 
-/*
- * Scans the dups (first_ns BE64, id BE64) of one key of a secondary db
- * for first_ns in [lo, q->until], in dup order (= first_ns order).
- */
-static int query_scan(struct query *q, MDB_dbi dbi, const char *name,
-		      const uint8_t *key, size_t klen, uint64_t lo)
+static void q_swap(struct fv_flow *a, struct fv_flow *b)
+{
+	struct fv_flow t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+/* Holds f if it overlaps the query's time range and matches its filter. */
+static int q_take(struct query *q, const struct fv_flow *f)
+{
+	size_t i;
+
+	if (f->first_ns > q->until || f->last_ns < q->since)
+		return 0;
+	if (q->filter && !fv_filter_match(q->filter, f))
+		return 0;
+	if (q->hn == q->hcap) {
+		size_t ncap = q->hcap ? 2 * q->hcap : 256;
+		struct fv_flow *nh = realloc(q->h, ncap * sizeof(*nh));
+
+		if (!nh)
+			return -ENOMEM;
+		q->h = nh;
+		q->hcap = ncap;
+	}
+	i = q->hn++;
+	q->h[i] = *f;
+	while (i && q_less(&q->h[i], &q->h[(i - 1) / 2])) {
+		q_swap(&q->h[i], &q->h[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	return 0;
+}
+
+/* Gives the held results that begin before wm (all of them if all is
+ * set), in (first_ns, id) order; returns the callback's nonzero answer. */
+static int q_emit(struct query *q, uint64_t wm, int all)
+{
+	while (q->hn && (all || q->h[0].first_ns < wm)) {
+		struct fv_flow f = q->h[0];
+		size_t i = 0;
+		int r;
+
+		q->h[0] = q->h[--q->hn];
+		for (;;) {
+			size_t l = 2 * i + 1, m = i;
+
+			if (l < q->hn && q_less(&q->h[l], &q->h[m]))
+				m = l;
+			if (l + 1 < q->hn && q_less(&q->h[l + 1], &q->h[m]))
+				m = l + 1;
+			if (m == i)
+				break;
+			q_swap(&q->h[i], &q->h[m]);
+			i = m;
+		}
+		r = q->cb(q->arg, &f);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+/* Every flow of ids [lo, hi), read from the flows db in id order. */
+static int q_flows(struct query *q, MDB_cursor *c, uint64_t lo, uint64_t hi)
+{
+	uint8_t from[KEY_FLOW_LEN];
+	MDB_val k = {.mv_size = sizeof(from), .mv_data = from}, v;
+	struct fv_flow f;
+	size_t off;
+	int rc, err = 0;
+
+	fv_put_be64(from, lo);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); !rc;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		uint64_t id;
+
+		if (k.mv_size != KEY_FLOW_LEN) {
+			set_errf(q->ix, "flows key of %zu bytes", k.mv_size);
+			return FV_ECORRUPT;
+		}
+		id = fv_be64(k.mv_data);
+		if (id >= hi)
+			break;
+		err = rec_decode(v.mv_data, v.mv_size, &f, &off);
+		if (err) {
+			set_errf(q->ix, "flow %llu: record of %zu bytes: %s",
+				 (unsigned long long)id, v.mv_size,
+				 fv_strerror(err));
+			return err;
+		}
+		f.id = id;
+		err = q_take(q, &f);
+		if (err)
+			return err;
+	}
+	if (rc && rc != MDB_NOTFOUND)
+		return ix_err(q->ix, "mdb_cursor_get(flows)", rc);
+	return 0;
+}
+
+/* The flows of one bykey key with ids in [lo, hi), in id order. */
+static int q_key(struct query *q, MDB_cursor *c, const uint8_t *key,
+		 size_t klen, uint64_t lo, uint64_t hi)
 {
 	uint8_t from[DUP_LEN];
 	MDB_val k = {.mv_size = klen, .mv_data = (void *)key};
 	MDB_val d = {.mv_size = sizeof(from), .mv_data = from};
-	MDB_cursor *c;
+	struct fv_flow f;
 	int rc, err = 0;
 
 	fv_put_be64(from, lo);
-	fv_put_be64(from + 8, 0);
-	rc = mdb_cursor_open(q->txn, dbi, &c);
-	if (rc)
-		return ix_err(q->ix, "mdb_cursor_open", rc);
 	for (rc = mdb_cursor_get(c, &k, &d, MDB_GET_BOTH_RANGE); !rc;
 	     rc = mdb_cursor_get(c, &k, &d, MDB_NEXT_DUP)) {
-		const uint8_t *dp = d.mv_data;
+		uint64_t id;
 
 		if (d.mv_size != DUP_LEN) {
-			set_errf(q->ix, "%s dup of %zu bytes", name, d.mv_size);
-			err = FV_ECORRUPT;
-			break;
+			set_errf(q->ix, "bykey dup of %zu bytes", d.mv_size);
+			return FV_ECORRUPT;
 		}
-		if (fv_be64(dp) > q->until)
+		id = fv_be64(d.mv_data);
+		if (id >= hi)
 			break;
-		err = query_visit(q, fv_be64(dp + 8), 1);
+		err = rd_flow(q->ix, q->txn, id, &f);
+		if (err == FV_ENOTFOUND) {
+			set_errf(q->ix,
+				 "bykey entry points at missing flow "
+				 "%llu",
+				 (unsigned long long)id);
+			return FV_ECORRUPT;
+		}
+		if (!err)
+			err = q_take(q, &f);
 		if (err)
-			break;
+			return err;
 	}
-	if (!err && rc && rc != MDB_NOTFOUND)
-		err = ix_err(q->ix, "mdb_cursor_get", rc);
-	mdb_cursor_close(c);
-	return err;
+	if (rc && rc != MDB_NOTFOUND)
+		return ix_err(q->ix, "mdb_cursor_get(bykey)", rc);
+	return 0;
 }
 
+/* Timemap buckets by first_ns: by lo, then by id. */
+static int tm_lo_cmp(const void *pa, const void *pb)
+{
+	const struct tm_ent *a = pa, *b = pb;
+
+	if (a->lo != b->lo)
+		return a->lo < b->lo ? -1 : 1;
+	return tm_cmp(pa, pb);
+}
+
+/*
+ * The candidates come bucket by bucket from the timemap (flows of ids
+ * [b << TM_SHIFT, (b + 1) << TM_SHIFT) began in [lo_b, hi_b]), taken in
+ * lo order. After a bucket, every held result that begins before the lo
+ * of the next one is given: no bucket still to come holds a flow that
+ * begins before it. So the heap holds about one bucket when buckets do
+ * not overlap much (ids rise with time, also across several imports in
+ * any order); overlapping buckets (a capture whose packets are out of
+ * time order) make it hold more.
+ */
 int fv_index_query(struct fv_index *ix, uint64_t since, uint64_t until,
 		   const struct fv_filter *filter,
 		   int (*cb)(void *arg, const struct fv_flow *f), void *arg)
@@ -1691,9 +2040,12 @@ int fv_index_query(struct fv_index *ix, uint64_t since, uint64_t until,
 			  .arg = arg};
 	struct fv_filter_plan plan = {.kind = FV_PLAN_NONE};
 	uint8_t key[KEY_SEC_MAX];
+	size_t klen = 0, n = 0;
 	uint64_t maxdur = 0, lo;
+	struct tm_ent *tm = NULL;
+	MDB_cursor *c = NULL;
 	MDB_val d;
-	int err;
+	int rc, err;
 
 	if (since > until)
 		return 0;
@@ -1701,7 +2053,20 @@ int fv_index_query(struct fv_index *ix, uint64_t since, uint64_t until,
 		fv_filter_plan(filter, &plan);
 	err = rd_begin(ix, &q.txn);
 	if (err)
-		return err;
+		return err == FV_ENOTFOUND ? 0 : err; /* nothing yet */
+
+	if (plan.kind == FV_PLAN_FLOW) {
+		struct fv_flow f;
+
+		err = rd_flow(ix, q.txn, plan.flow_id, &f);
+		if (!err)
+			err = q_take(&q, &f);
+		if (!err)
+			err = q_emit(&q, 0, 1);
+		if (err == FV_ENOTFOUND)
+			err = 0;
+		goto out;
+	}
 
 	/* Flows overlapping [since, until] began in [since - maxdur, until]. */
 	err = rd_meta(ix, q.txn, META_MAX_DURATION, &d);
@@ -1712,35 +2077,42 @@ int fv_index_query(struct fv_index *ix, uint64_t since, uint64_t until,
 	else if (err == FV_ENOTFOUND)
 		err = 0;
 	if (err)
-		goto out_txn;
+		goto out;
 	lo = since > maxdur ? since - maxdur : 0;
 
-	switch (plan.kind) {
-	case FV_PLAN_FLOW:
-		err = query_visit(&q, plan.flow_id, 0);
-		break;
-	case FV_PLAN_HOST:
-		if (plan.family != 4 && plan.family != 6)
-			goto by_time;
+	if (plan.kind == FV_PLAN_HOST &&
+	    (plan.family == 4 || plan.family == 6)) {
 		key[0] = plan.family;
-		memcpy(key + 1, plan.addr, plan.family == 4 ? 4 : 16);
-		err = query_scan(&q, ix->sec[SEC_HOST], "byhost", key,
-				 plan.family == 4 ? 5 : 17, lo);
-		break;
-	case FV_PLAN_PORT:
-		if (!plan.port) /* port 0 is not indexed */
-			goto by_time;
-		fv_put_be16(key, plan.port);
-		err = query_scan(&q, ix->sec[SEC_PORT], "byport", key, 2, lo);
-		break;
-	default:
-	by_time:
-		key[0] = 0;
-		err = query_scan(&q, ix->sec[SEC_TIME], "bytime", key,
-				 KEY_TIME_LEN, lo);
-		break;
+		klen = plan.family == 4 ? 5 : 17;
+		memcpy(key + 1, plan.addr, klen - 1);
+	} else if (plan.kind == FV_PLAN_PORT && plan.port) {
+		key[0] = KIND_PORT; /* port 0 is not indexed */
+		fv_put_be16(key + 1, plan.port);
+		klen = 3;
 	}
-out_txn:
+	err = tm_load(ix, q.txn, lo, until, &tm, &n);
+	if (err || !n)
+		goto out;
+	qsort(tm, n, sizeof(*tm), tm_lo_cmp);
+	rc = mdb_cursor_open(q.txn, klen ? ix->bykey : ix->flows, &c);
+	if (rc) {
+		err = ix_err(ix, "mdb_cursor_open", rc);
+		goto out;
+	}
+	for (size_t i = 0; i < n && !err; i++) {
+		uint64_t a = tm[i].bucket << TM_SHIFT, b = (tm[i].bucket + 1)
+							   << TM_SHIFT;
+
+		err = klen ? q_key(&q, c, key, klen, a, b)
+			   : q_flows(&q, c, a, b);
+		if (!err)
+			err = q_emit(&q, i + 1 < n ? tm[i + 1].lo : 0,
+				     i + 1 == n);
+	}
+	mdb_cursor_close(c);
+out:
+	free(tm);
+	free(q.h);
 	mdb_txn_abort(q.txn);
 	return err > 0 ? 0 : err;
 }
@@ -1765,7 +2137,7 @@ int fv_index_blocks(struct fv_index *ix, uint64_t since, uint64_t until,
 		return 0;
 	err = rd_begin(ix, &txn);
 	if (err)
-		return err;
+		return err == FV_ENOTFOUND ? 0 : err; /* nothing yet */
 	rc = mdb_cursor_open(txn, ix->blocks, &c);
 	if (rc) {
 		err = ix_err(ix, "mdb_cursor_open(blocks)", rc);
@@ -1807,7 +2179,7 @@ int fv_index_stats(struct fv_index *ix, struct fv_index_stats *st)
 	memset(st, 0, sizeof(*st));
 	err = rd_begin(ix, &txn);
 	if (err)
-		return err;
+		return err == FV_ENOTFOUND ? 0 : err; /* nothing yet */
 	rc = mdb_stat(txn, ix->flows, &ms);
 	if (rc)
 		goto out_mdb;

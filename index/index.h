@@ -7,18 +7,20 @@
  *            compact) + places part 0 when it came with the record
  *   places   flow id (BE64) + part (BE32) -> encoded packet places (the
  *            parts not kept in the flows value)
- *   bytime   one key -> sorted dups (first_ns BE64, flow id BE64)
- *   byhost   family + address -> sorted dups (first_ns, flow id)
- *   byport   port (BE16) -> sorted dups (first_ns, flow id)
+ *   timemap  flow id >> 10 (BE64) -> the first_ns range of the bucket's
+ *            flows: where flows are in time, one entry per 1024 flows
+ *   bykey    family + address, or 'p' + port (BE16) -> sorted dups of
+ *            flow ids (BE64)
  *   blocks   ref (BE64) -> block info (time range, count, length), for
  *            the blocks still on disk: a recycled generation's entries
  *            are deleted before its segment is overwritten
  *            (fv_index_drop_blocks), and meta keeps each worker's
  *            retention start (fv_index_set_packets_from)
  *
- * The secondary keys of a write txn are queued and written at commit,
- * sorted, so that most land at the end of their key's dups (appended:
- * full pages).
+ * The bykey entries and timemap buckets of a write txn are queued and
+ * written at commit, sorted, so that most land at the end (appended:
+ * full pages). A new index gets its databases in its first write txn;
+ * until that commits, reads answer "nothing".
  *
  * One writer at a time (the process that records or imports; LMDB's own
  * writer lock keeps others out); readers run alongside it without
@@ -128,7 +130,7 @@ enum fv_avail fv_retention_flow(const struct fv_retention *rt,
 /* "yes", "partial", "expired" (static strings). */
 const char *fv_avail_name(enum fv_avail a);
 
-/* The flow time range: the smallest first_ns (from bytime) and the largest
+/* The flow time range: the smallest first_ns (from timemap) and the largest
  * last_ns of every flow (meta "flows_last_ns"). FV_ENOTFOUND: no flow. */
 int fv_index_flow_range(struct fv_index *ix, uint64_t *first_ns,
 			uint64_t *last_ns);

@@ -782,15 +782,16 @@ static void test_big(const char *dir)
 	}
 	fv_index_close(ix);
 
-	/* The secondary keys, counted and read with raw LMDB. */
+	/* The bykey entries and the timemap, counted and read with raw
+	 * LMDB. */
 	{
-		uint64_t nhost = 0, nport = 0, nbt = 0, nbh = 0, nbp = 0;
+		uint64_t nkey = 0, nbk = 0, ntm = 0, lo = UINT64_MAX, hi = 0;
 		const struct fv_flow *f = &b.fl[12345];
-		uint8_t k[33], dup[16], rec[FV_FLOW_REC_MAX];
+		uint8_t k[33], dup[8], rec[FV_FLOW_REC_MAX];
 		MDB_cursor *cur;
 		MDB_env *env;
 		MDB_txn *txn;
-		MDB_dbi bt, bh, bp, fd;
+		MDB_dbi tm, bk, fd;
 		MDB_stat ms;
 		MDB_val key, val;
 		int rc;
@@ -798,73 +799,83 @@ static void test_big(const char *dir)
 		for (size_t i = 0; i < b.n; i++) {
 			const struct fv_flow *g = &b.fl[i];
 
-			nhost += memcmp(g->key.saddr, g->key.daddr, 16) ? 2 : 1;
-			nport += (g->key.sport != 0) +
-				 (g->key.dport != 0 &&
-				  g->key.dport != g->key.sport);
+			nkey += memcmp(g->key.saddr, g->key.daddr, 16) ? 2 : 1;
+			nkey += (g->key.sport != 0) +
+				(g->key.dport != 0 &&
+				 g->key.dport != g->key.sport);
+			if (g->id >> 10 == f->id >> 10) {
+				lo = g->first_ns < lo ? g->first_ns : lo;
+				hi = g->first_ns > hi ? g->first_ns : hi;
+			}
 		}
 		rc = mdb_env_create(&env);
 		mdb_env_set_maxdbs(env, 8);
 		rc = rc ? rc : mdb_env_open(env, dir, MDB_RDONLY, 0644);
 		rc = rc ? rc : mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
-		rc = rc ? rc : mdb_dbi_open(txn, "bytime", 0, &bt);
-		rc = rc ? rc : mdb_dbi_open(txn, "byhost", 0, &bh);
-		rc = rc ? rc : mdb_dbi_open(txn, "byport", 0, &bp);
+		rc = rc ? rc : mdb_dbi_open(txn, "timemap", 0, &tm);
+		rc = rc ? rc : mdb_dbi_open(txn, "bykey", 0, &bk);
 		rc = rc ? rc : mdb_dbi_open(txn, "flows", 0, &fd);
 		CHECK(rc == 0, "raw open: %s", mdb_strerror(rc));
 		if (!rc) {
-			mdb_stat(txn, bt, &ms);
-			nbt = ms.ms_entries;
-			mdb_stat(txn, bh, &ms);
-			nbh = ms.ms_entries;
-			mdb_stat(txn, bp, &ms);
-			nbp = ms.ms_entries;
-			CHECK(nbt == b.n && nbh == nhost && nbp == nport,
-			      "entries: bytime %llu/%zu byhost %llu/%llu "
-			      "byport %llu/%llu",
-			      (unsigned long long)nbt, b.n,
-			      (unsigned long long)nbh,
-			      (unsigned long long)nhost,
-			      (unsigned long long)nbp,
-			      (unsigned long long)nport);
-			/* Each secondary key of one flow, by hand: the key
-			 * and the dup (first_ns BE64, id BE64). */
-			for (int i = 0; i < 8; i++) {
-				dup[i] = (uint8_t)(f->first_ns >> (56 - 8 * i));
-				dup[8 + i] = (uint8_t)(f->id >> (56 - 8 * i));
+			mdb_stat(txn, bk, &ms);
+			nbk = ms.ms_entries;
+			mdb_stat(txn, tm, &ms);
+			ntm = ms.ms_entries;
+			CHECK(nbk == nkey, "entries: bykey %llu, want %llu",
+			      (unsigned long long)nbk,
+			      (unsigned long long)nkey);
+			/* Ids 1..n: one bucket per 1024 ids. */
+			CHECK(ntm == (b.fl[b.n - 1].id >> 10) + 1,
+			      "timemap: %llu buckets", (unsigned long long)ntm);
+			/* The flow's bucket, by hand: key id >> 10 BE64,
+			 * value min and max first_ns LE64 (checkpoints may
+			 * have widened it: they moved first_ns). */
+			for (int i = 0; i < 8; i++)
+				k[i] = (uint8_t)((f->id >> 10) >> (56 - 8 * i));
+			key.mv_data = k;
+			key.mv_size = 8;
+			rc = mdb_get(txn, tm, &key, &val);
+			CHECK(rc == 0 && val.mv_size == 16, "timemap entry");
+			if (!rc && val.mv_size == 16) {
+				uint64_t vlo = 0, vhi = 0;
+
+				for (int i = 7; i >= 0; i--) {
+					vlo = vlo << 8 |
+					      ((uint8_t *)val.mv_data)[i];
+					vhi = vhi << 8 |
+					      ((uint8_t *)val.mv_data)[8 + i];
+				}
+				CHECK(vlo <= lo && vhi >= hi,
+				      "timemap range covers the bucket");
 			}
+			/* Each bykey entry of one flow, by hand: the key and
+			 * the dup (id BE64). */
+			for (int i = 0; i < 8; i++)
+				dup[i] = (uint8_t)(f->id >> (56 - 8 * i));
 			val.mv_data = dup;
-			val.mv_size = 16;
+			val.mv_size = 8;
 			k[0] = f->key.family;
 			memcpy(k + 1, f->key.daddr, 16);
-			key.mv_data = k;
 			key.mv_size = f->key.family == 4 ? 5 : 17;
-			rc = mdb_cursor_open(txn, bh, &cur);
+			rc = mdb_cursor_open(txn, bk, &cur);
 			rc = rc ? rc
 				: mdb_cursor_get(cur, &key, &val, MDB_GET_BOTH);
-			CHECK(rc == 0, "byhost dup by hand: %s",
+			CHECK(rc == 0, "bykey host dup by hand: %s",
 			      mdb_strerror(rc));
 			mdb_cursor_close(cur);
-			k[0] = 0;
-			key.mv_size = 1;
-			rc = mdb_cursor_open(txn, bt, &cur);
-			rc = rc ? rc
-				: mdb_cursor_get(cur, &key, &val, MDB_GET_BOTH);
-			CHECK(rc == 0, "bytime dup by hand: %s",
-			      mdb_strerror(rc));
-			mdb_cursor_close(cur);
-			k[0] = (uint8_t)(f->key.dport >> 8);
-			k[1] = (uint8_t)f->key.dport;
-			key.mv_size = 2;
-			rc = mdb_cursor_open(txn, bp, &cur);
+			k[0] = 'p';
+			k[1] = (uint8_t)(f->key.dport >> 8);
+			k[2] = (uint8_t)f->key.dport;
+			key.mv_size = 3;
+			rc = mdb_cursor_open(txn, bk, &cur);
 			rc = rc ? rc
 				: mdb_cursor_get(cur, &key, &val, MDB_GET_BOTH);
 			CHECK(rc == 0 || !f->key.dport,
-			      "byport dup by hand: %s", mdb_strerror(rc));
+			      "bykey port dup by hand: %s", mdb_strerror(rc));
 			mdb_cursor_close(cur);
 			key.mv_data = k;
 			key.mv_size = 8;
-			memcpy(k, dup + 8, 8);
+			memcpy(k, dup, 8);
 			rc = mdb_get(txn, fd, &key, &val);
 			CHECK(rc == 0 &&
 				      val.mv_size == fv_flow_encode(f, rec) &&
@@ -874,10 +885,9 @@ static void test_big(const char *dir)
 			mdb_txn_abort(txn);
 		}
 		mdb_env_close(env);
-		printf("big: raw keys: bytime %llu, byhost %llu, byport %llu "
-		       "entries as computed\n",
-		       (unsigned long long)nbt, (unsigned long long)nbh,
-		       (unsigned long long)nbp);
+		printf("big: raw keys: bykey %llu entries, timemap %llu "
+		       "buckets, as computed\n",
+		       (unsigned long long)nbk, (unsigned long long)ntm);
 	}
 out_free:
 	free(b.fl);
@@ -1611,6 +1621,76 @@ out_close:
 	fv_index_close(ix);
 }
 
+/* ---- a new index: empty to readers until its first commit ---- */
+
+static void test_new_index(const char *dir)
+{
+	struct fv_index *w, *r = NULL;
+	struct fv_retention rt;
+	struct fv_index_stats st;
+	struct results res = {0};
+	struct fv_flow f, g;
+	uint64_t a, b, v;
+	int err;
+
+	err = fv_index_open(&w, dir, FV_INDEX_CREATE, 0);
+	CHECK(err == 0, "open new: %s", fv_strerror(err));
+	if (err)
+		return;
+	err = fv_index_open(&r, dir, FV_INDEX_RDONLY, 0);
+	CHECK(err == 0, "reader of a new index: %s", fv_strerror(err));
+	if (!err) {
+		CHECK(fv_index_get_flow(r, 7, &g) == FV_ENOTFOUND, "no flow");
+		CHECK(fv_index_query(r, 0, UINT64_MAX, NULL, on_flow, &res) ==
+				      0 &&
+			      res.n == 0,
+		      "no result");
+		CHECK(fv_index_flow_range(r, &a, &b) == FV_ENOTFOUND,
+		      "no range");
+		CHECK(fv_index_retention(r, &rt) == 0 && !rt.packets_from_ns,
+		      "no retention");
+		CHECK(fv_index_get_u64(r, "next_flow_id", &v) == FV_ENOTFOUND,
+		      "no meta");
+		CHECK(fv_index_stats(r, &st) == 0 && st.flows == 0, "stats");
+	}
+	memset(&f, 0, sizeof(f));
+	f.id = 7;
+	f.key.family = 4;
+	f.first_ns = T0;
+	f.last_ns = T0 + SEC;
+	/* An aborted first txn leaves the index new. */
+	err = fv_index_begin(w);
+	err = err ? err : fv_index_put_flow(w, &f);
+	CHECK(err == 0, "first txn: %s", fv_strerror(err));
+	fv_index_abort(w);
+	if (r)
+		CHECK(fv_index_get_flow(r, 7, &g) == FV_ENOTFOUND,
+		      "nothing after an abort");
+	err = fv_index_begin(w);
+	err = err ? err : fv_index_put_flow(w, &f);
+	/* The dbs live in the writer's txn: readers see nothing yet. */
+	if (!err && r)
+		CHECK(fv_index_get_flow(r, 7, &g) == FV_ENOTFOUND,
+		      "nothing before the commit");
+	err = err ? err : fv_index_commit(w);
+	CHECK(err == 0, "first commit: %s", fv_strerror(err));
+	if (r) {
+		CHECK(fv_index_get_flow(r, 7, &g) == 0 && g.first_ns == T0,
+		      "the same reader sees the first commit");
+		free(res.v);
+		memset(&res, 0, sizeof(res));
+		CHECK(fv_index_query(r, 0, UINT64_MAX, NULL, on_flow, &res) ==
+				      0 &&
+			      res.n == 1,
+		      "query after the first commit");
+		fv_index_close(r);
+	}
+	free(res.v);
+	fv_index_close(w);
+	printf("new index: empty to readers until the first commit (an "
+	       "aborted one leaves it new), then read by the same handle\n");
+}
+
 /* ---- threads reading one handle while it writes ---- */
 
 struct reader_arg {
@@ -1731,12 +1811,15 @@ static void test_errors(const char *base)
 	}
 	rm_index(dir);
 
-	/* An LMDB environment that is not a flowvault index. */
+	/* An LMDB environment that is not a flowvault index: it holds a
+	 * database of its own. */
 	snprintf(dir, sizeof(dir), "%s/other", base);
 	mkdir(dir, 0755);
 	rc = mdb_env_create(&env);
+	mdb_env_set_maxdbs(env, 8);
 	rc = rc ? rc : mdb_env_open(env, dir, 0, 0644);
 	rc = rc ? rc : mdb_txn_begin(env, NULL, 0, &txn);
+	rc = rc ? rc : mdb_dbi_open(txn, "other", MDB_CREATE, &dbi);
 	rc = rc ? rc : mdb_txn_commit(txn);
 	mdb_env_close(env);
 	CHECK(rc == 0, "raw env: %s", mdb_strerror(rc));
@@ -1765,6 +1848,9 @@ static void test_errors(const char *base)
 	CHECK(err == 0, "open bad: %s", fv_strerror(err));
 	if (err)
 		return;
+	err = fv_index_begin(ix); /* the first txn makes the dbs */
+	err = err ? err : fv_index_commit(ix);
+	CHECK(err == 0, "empty first txn: %s", fv_strerror(err));
 	fv_index_close(ix);
 	full_flow(&f);
 	rlen = fv_flow_encode(&f, rec);
@@ -1849,6 +1935,8 @@ int main(void)
 	test_recycle(dir);
 	rm_index(dir);
 	test_second_reader(dir);
+	rm_index(dir);
+	test_new_index(dir);
 	rm_index(dir);
 	test_threads(dir);
 	rm_index(dir);
