@@ -22,6 +22,7 @@ int fv_cli_flows(int argc, char **argv);
 int fv_cli_extract(int argc, char **argv);
 int fv_cli_status(int argc, char **argv);
 int fv_cli_record(int argc, char **argv);
+int fv_cli_fsck(int argc, char **argv);
 
 /* Exit codes scripts can trust. */
 enum {
@@ -30,6 +31,7 @@ enum {
 	FV_EXIT_USAGE = 2,    /* bad arguments or filter */
 	FV_EXIT_NOTFOUND = 3, /* no such flow */
 	FV_EXIT_EXPIRED = 4,  /* packets no longer in the store */
+	FV_EXIT_DAMAGED = 5,  /* fsck: index and segments disagree */
 };
 
 /* Store-wide interfaces: (link type, snaplen) pairs, numbered from 0,

@@ -25,6 +25,7 @@ static void usage(FILE *f)
 	      "  flows     list flows matching a flow filter and a time range\n"
 	      "  extract   write a flow's packets, or a BPF query, as pcap\n"
 	      "  status    what a store holds\n"
+	      "  fsck      check that the index and the segments agree\n"
 	      "  serve     the REST API over a store (HTTP, loopback by default)\n"
 	      "  version   print the version\n",
 	      f);
@@ -55,6 +56,8 @@ int main(int argc, char **argv)
 		return fv_cli_extract(argc, argv);
 	if (!strcmp(argv[0], "status"))
 		return fv_cli_status(argc, argv);
+	if (!strcmp(argv[0], "fsck"))
+		return fv_cli_fsck(argc, argv);
 	if (!strcmp(argv[0], "serve"))
 		return fv_cli_serve(argc, argv);
 	if (!strcmp(argv[0], "version") || !strcmp(argv[0], "--version")) {

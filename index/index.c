@@ -1330,6 +1330,18 @@ int fv_index_put_block(struct fv_index *ix, const struct fv_block_info *bi)
 	return 0;
 }
 
+int fv_index_del_block(struct fv_index *ix, fv_ref ref)
+{
+	uint8_t key[KEY_BLOCK_LEN];
+
+	if (!ix->txn)
+		return -EINVAL;
+	fv_put_be64(key, ref);
+	ix->block_last_known = 0; /* it may have been the last key */
+	return wdel(ix, ix->blocks, "mdb_del(blocks)", key, sizeof(key), NULL,
+		    0);
+}
+
 static void block_val_decode(fv_ref ref, const uint8_t *p,
 			     struct fv_block_info *bi)
 {

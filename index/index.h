@@ -66,6 +66,9 @@ int fv_index_put_flow(struct fv_index *ix, const struct fv_flow *f);
 int fv_index_put_places(struct fv_index *ix, uint64_t flow_id, uint32_t part,
 			const uint8_t *enc, uint32_t len);
 int fv_index_put_block(struct fv_index *ix, const struct fv_block_info *bi);
+/* Deletes the entry of one block (fsck --repair: its bytes are gone or
+ * damaged); absent is not an error. */
+int fv_index_del_block(struct fv_index *ix, fv_ref ref);
 
 /*
  * The recycle step (docs/format.md "Recycling a segment"): inside the

@@ -219,5 +219,14 @@ end=$(du -s -B1 "$S" | cut -f1)
 	ok "disk use of the store: at most $max bytes in $n samples, $end at the end (budget $BUDGET)" ||
 	bad "disk use: max ${max:-?} in $n samples, $end at the end > $BUDGET"
 
+# After months of rotation, in small: the index and the segments agree,
+# and the flows whose packets expired are counted as such.
+"$FV" fsck -s "$S" >"$T/fsck" 2>&1
+rc=$?
+nexp=$(sed -n 's/^flows .* \([0-9][0-9]*\) expired.*/\1/p' "$T/fsck")
+[ $rc -eq 0 ] && [ "${nexp:-0}" -gt 0 ] &&
+	ok "fsck after rotation: consistent, $nexp flows with expired packets ($(grep '^blocks' "$T/fsck"))" ||
+	bad "fsck after rotation: rc=$rc $(cat "$T/fsck")"
+
 echo "$fail failed"
 [ $fail -eq 0 ]
