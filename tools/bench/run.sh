@@ -4,7 +4,8 @@
 #
 #   import      vs  tcpdump -r X -w Y          (a plain copy, indexes nothing)
 #   import      vs  fio, O_DIRECT io_uring QD8 (raw write bandwidth of the disk)
-#   extract --flow (a flow near the end) vs tcpdump -r X -w Y '<its filter>'
+#   extract --flow (a flow near the end) vs tcpdump -r X -w Y '<its filter>':
+#     from the command line, in process, and over REST (flowvault serve)
 #   index bytes / stored packet bytes
 #   peak RSS of import, at 1/2 and at full capture size
 #
@@ -63,6 +64,49 @@ if [ ! -s "$gen" ]; then
 fi
 largest=$(ls -S "$CORPUS"/*/*.pcap* 2>/dev/null | grep -v malformed | head -n 1 || true)
 
+# The path users take (the UI's download, curl): `flowvault serve` kept
+# running, GET /api/v1/flows/ID/pcap on a kept-alive connection, timed
+# from the request to the last byte; the body must equal extract's file.
+rest_extract() { # store flowid tcpdump-seconds
+	local store=$1 flowid=$2 t_tdf=$3 spid url="" t_rest same
+	"$FV" serve -s "$store" --listen 127.0.0.1:0 2>"$DIR/serve.err" &
+	spid=$!
+	for _ in $(seq 1 50); do
+		url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$DIR/serve.err" | head -n 1 || true)
+		[ -n "$url" ] && break
+		sleep 0.1
+	done
+	if [ -z "$url" ]; then
+		echo "  (REST: serve did not start: $(cat "$DIR/serve.err"))"
+		kill "$spid" 2>/dev/null || true
+		wait "$spid" 2>/dev/null || true
+		return 0
+	fi
+	read -r t_rest same < <(/usr/bin/python3 - "$url" "$flowid" "$DIR/flow.pcap" <<'PY'
+import http.client, statistics, sys, time, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+path = "/api/v1/flows/%s/pcap" % sys.argv[2]
+want = open(sys.argv[3], "rb").read()
+c = http.client.HTTPConnection(u.hostname, u.port)
+def get():
+    c.request("GET", path)
+    r = c.getresponse()
+    return r.status, r.read()
+st, body = get()  # warm-up
+ts = []
+for _ in range(21):
+    t0 = time.perf_counter()
+    st, body = get()
+    ts.append(time.perf_counter() - t0)
+print(statistics.median(ts), "same" if st == 200 and body == want else "DIFFERENT")
+PY
+	)
+	kill "$spid" 2>/dev/null || true
+	wait "$spid" 2>/dev/null || true
+	printf '%-44s %8s s  ratio %s x faster (median of 21; the pcap is %s)\n' "  same, over REST (GET /api/v1/flows/ID/pcap)" \
+		"$(secs "$t_rest")" "$(ratio "$t_tdf" "$t_rest")" "$([ "$same" = same ] && echo "extract's, byte for byte" || echo "NOT extract's")"
+}
+
 bench_file() {
 	local X=$1 label=$2
 	local bytes store flowid filter t_fv t_td t_dd t_ex t_tdf idx pk
@@ -106,6 +150,7 @@ print(r["id"], v + "%s and host %s and host %s and port %s and port %s" % (r["pr
 	printf '%-44s %8s s  (a command-line ratio cannot exceed %s x)\n' "  process start floor: flowvault --version" "$(secs "$t_nop")" "$(ratio "$t_tdf" "$t_nop")"
 	read -r t_inp _ < <("$B/fvbench" extract-flow "$store" "$flowid" 21)
 	printf '%-44s %8s s  ratio %s x faster (the store kept open, as a server does)\n' "  same, in process (median of 21)" "$(secs "$t_inp")" "$(ratio "$t_tdf" "$t_inp")"
+	rest_extract "$store" "$flowid" "$t_tdf"
 	if cmp -s <(tcpdump -nn -tt -x -r "$DIR/flow.pcap" 2>/dev/null) <(tcpdump -nn -tt -x -r "$DIR/flow-td.pcap" 2>/dev/null); then
 		echo "  (the two outputs hold the same packets, bytes and times)"
 	else
