@@ -33,11 +33,13 @@
 #define FV_INDEX_MAP_DEFAULT (64ull << 30) /* address space, not disk */
 #define FV_INDEX_MAX_READERS 256
 
-#define META_FORMAT	  "index_format"
-#define META_MAX_DURATION "max_duration_ns"
-#define META_FLOWS_LAST	  "flows_last_ns"
-#define META_PKTS_FROM	  "packets_from_ns"  /* also "wNN.packets_from_ns" */
-#define META_GEN_FROM	  "packets_from_gen" /* "wNN.packets_from_gen" */
+#define META_FORMAT	   "index_format"
+#define META_MAX_DURATION  "max_duration_ns"
+#define META_FLOWS_LAST	   "flows_last_ns"
+#define META_PKTS_FROM	   "packets_from_ns"  /* also "wNN.packets_from_ns" */
+#define META_GEN_FROM	   "packets_from_gen" /* "wNN.packets_from_gen" */
+#define META_FLOWS_FROM	   "flows_from_ns"    /* flow records complete from */
+#define META_FLOWS_EXPIRED "flows_expired"    /* flow records deleted */
 
 /* Key and value lengths (docs/format.md "Index (LMDB)"). */
 #define KEY_FLOW_LEN   8  /* id */
@@ -1340,6 +1342,214 @@ int fv_index_del_block(struct fv_index *ix, fv_ref ref)
 	ix->block_last_known = 0; /* it may have been the last key */
 	return wdel(ix, ix->blocks, "mdb_del(blocks)", key, sizeof(key), NULL,
 		    0);
+}
+
+/* ---- flow retention ---- */
+
+static int tm_load(struct fv_index *ix, MDB_txn *txn, uint64_t lo, uint64_t hi,
+		   struct tm_ent **out, size_t *n);
+
+/* Bytes of the pages the index holds data in, as last committed: the
+ * pages up to the last one used, but the free ones (LMDB's free list,
+ * which only a read txn may walk). */
+static int live_bytes(struct fv_index *ix, uint64_t *out)
+{
+	uint64_t nfree = 0;
+	MDB_envinfo info;
+	MDB_cursor *c;
+	MDB_txn *txn;
+	MDB_stat ms;
+	MDB_val k, v;
+	int rc;
+
+	rc = mdb_txn_begin(ix->env, NULL, MDB_RDONLY, &txn);
+	if (rc)
+		return ix_err(ix, "mdb_txn_begin(rdonly)", rc);
+	rc = mdb_env_info(ix->env, &info);
+	if (!rc)
+		rc = mdb_env_stat(ix->env, &ms);
+	if (!rc)
+		rc = mdb_cursor_open(txn, 0, &c); /* 0: the free list */
+	if (rc) {
+		mdb_txn_abort(txn);
+		return ix_err(ix, "mdb_env_info", rc);
+	}
+	/* Each value is an ID list: its first word counts the pages. */
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); !rc;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		size_t n;
+
+		if (v.mv_size < sizeof(n))
+			continue;
+		memcpy(&n, v.mv_data, sizeof(n));
+		nfree += n;
+	}
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	if (rc != MDB_NOTFOUND)
+		return ix_err(ix, "mdb_cursor_get(free list)", rc);
+	*out = (info.me_last_pgno + 1 > nfree ? info.me_last_pgno + 1 - nfree
+					      : 0) *
+	       ms.ms_psize;
+	return 0;
+}
+
+/* Deletes flow id (record f) with its bykey entries and places. */
+static int flow_delete(struct fv_index *ix, uint64_t id,
+		       const struct fv_flow *f)
+{
+	uint8_t key[KEY_PLACES_LEN];
+	struct sec_ent s[4];
+	int n = sec_keys_make(f, s), rc, err = 0;
+	MDB_cursor *c;
+	MDB_val k, v;
+
+	for (int i = 0; !err && i < n; i++)
+		err = wdel(ix, ix->bykey, "mdb_del(bykey)", s[i].key, s[i].klen,
+			   s[i].dup, DUP_LEN);
+	if (err)
+		return err;
+	rc = mdb_cursor_open(ix->txn, ix->places, &c);
+	if (rc)
+		return ix_err(ix, "mdb_cursor_open(places)", rc);
+	fv_put_be64(key, id);
+	fv_put_be32(key + 8, 0);
+	k.mv_size = sizeof(key);
+	k.mv_data = key;
+	for (;;) {
+		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		if (rc || k.mv_size < 8 || fv_be64(k.mv_data) != id)
+			break;
+		rc = mdb_cursor_del(c, 0);
+		if (rc)
+			break;
+		k.mv_size = sizeof(key);
+		k.mv_data = key;
+	}
+	mdb_cursor_close(c);
+	if (rc && rc != MDB_NOTFOUND)
+		return ix_err(ix, "mdb_del(places)", rc);
+	fv_put_be64(key, id);
+	return wdel(ix, ix->flows, "mdb_del(flows)", key, KEY_FLOW_LEN, NULL,
+		    0);
+}
+
+/*
+ * Deletes the flows of bucket b that pass (all of them when all is set,
+ * else those that ended before before_ns); *left: how many stay.
+ */
+static int bucket_expire(struct fv_index *ix, uint64_t b, uint64_t before_ns,
+			 int all, struct fv_index_expiry *e, uint64_t *left)
+{
+	uint8_t from[KEY_FLOW_LEN];
+	uint64_t *ids, newest = 0;
+	struct fv_flow *fl;
+	MDB_val k = {.mv_size = sizeof(from), .mv_data = from}, v;
+	size_t n = 0, off;
+	MDB_cursor *c;
+	int rc, err = 0;
+
+	*left = 0;
+	ids = malloc(sizeof(*ids) << TM_SHIFT);
+	fl = malloc(sizeof(*fl) << TM_SHIFT);
+	rc = ids && fl ? mdb_cursor_open(ix->txn, ix->flows, &c) : ENOMEM;
+	if (rc) {
+		free(ids);
+		free(fl);
+		return ix_err(ix, "mdb_cursor_open(flows)", rc);
+	}
+	fv_put_be64(from, b << TM_SHIFT);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); !rc;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		uint64_t id = fv_be64(k.mv_data);
+
+		if (k.mv_size != KEY_FLOW_LEN || id >> TM_SHIFT != b)
+			break;
+		/* A record that does not decode goes too: nothing reads it. */
+		if (rec_decode(v.mv_data, v.mv_size, &fl[n], &off))
+			memset(&fl[n], 0, sizeof(fl[n]));
+		fl[n].id = id; /* the key: its bykey dups */
+		if (!all && fl[n].last_ns >= before_ns) {
+			(*left)++;
+			continue;
+		}
+		ids[n++] = id;
+	}
+	mdb_cursor_close(c);
+	if (rc && rc != MDB_NOTFOUND)
+		err = ix_err(ix, "mdb_cursor_get(flows)", rc);
+	for (size_t i = 0; i < n && !err; i++) {
+		err = flow_delete(ix, ids[i], &fl[i]);
+		if (fl[i].last_ns > newest)
+			newest = fl[i].last_ns;
+	}
+	free(ids);
+	free(fl);
+	e->flows += n;
+	if (!err && n && newest + 1 > e->from_ns)
+		e->from_ns = newest + 1;
+	return err;
+}
+
+int fv_index_expire_flows(struct fv_index *ix, uint64_t before_ns,
+			  uint64_t max_live, unsigned max_buckets,
+			  struct fv_index_expiry *e)
+{
+	uint64_t live = 0, old;
+	struct tm_ent *tm = NULL;
+	MDB_txn *txn = ix->txn;
+	size_t n = 0;
+	int err, full = 0;
+
+	memset(e, 0, sizeof(*e));
+	if (!ix->txn)
+		return -EINVAL;
+	if (max_live) {
+		err = live_bytes(ix, &live);
+		if (err)
+			return err;
+		full = live > max_live;
+		e->live_bytes = live;
+	}
+	if (!full && !before_ns)
+		return 0;
+	err = tm_load(ix, txn, 0, UINT64_MAX, &tm, &n);
+	for (size_t i = 0; !err && i < n && i < max_buckets; i++) {
+		uint64_t left;
+
+		/* By time, a bucket whose flows all began after the
+		 * cut-off holds none to delete, nor does any later one. */
+		if (!full && tm[i].lo >= before_ns)
+			break;
+		err = bucket_expire(ix, tm[i].bucket, before_ns, full, e,
+				    &left);
+		if (!err && !left) {
+			uint8_t key[KEY_TM_LEN];
+
+			fv_put_be64(key, tm[i].bucket);
+			err = wdel(ix, ix->timemap, "mdb_del(timemap)", key,
+				   sizeof(key), NULL, 0);
+			e->buckets++;
+		}
+		if (!err && left)
+			break; /* long flows stay; newer buckets wait */
+		/* A bucket frees about 1024 records: measure again only
+		 * now and then (the free list is read whole). */
+		if (!err && full && (e->buckets & 7) == 0) {
+			err = live_bytes(ix, &live);
+			full = live > max_live;
+		}
+	}
+	free(tm);
+	ix->flow_last_known = ix->places_last_known = 0;
+	if (!err && e->flows)
+		err = fv_index_add_u64(ix, META_FLOWS_EXPIRED, e->flows);
+	if (!err && e->from_ns) {
+		err = txn_get_u64(ix, META_FLOWS_FROM, &old);
+		if (!err && e->from_ns > old)
+			err = fv_index_put_u64(ix, META_FLOWS_FROM, e->from_ns);
+	}
+	return err;
 }
 
 static void block_val_decode(fv_ref ref, const uint8_t *p,

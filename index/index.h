@@ -97,6 +97,26 @@ int fv_index_drop_blocks(struct fv_index *ix, unsigned worker, uint32_t gen,
 int fv_index_set_packets_from(struct fv_index *ix, unsigned worker,
 			      uint64_t from_ns, uint32_t from_gen);
 
+/*
+ * Flow retention, inside the write txn: deletes flow records (with their
+ * bykey entries and places), oldest timemap bucket first: the flows that
+ * ended before before_ns (0: none by time), and whole buckets while the
+ * index's live pages take more than max_live bytes (0: no bound). Looks
+ * at max_buckets buckets at most; stops at a bucket whose flows did not
+ * all go (a long flow still running). A bucket left empty leaves the
+ * timemap. Adds the deleted flows to meta "flows_expired" and moves
+ * meta "flows_from_ns" (flow records are complete from then on: one
+ * past the largest last_ns deleted) forward.
+ */
+struct fv_index_expiry {
+	uint64_t flows, buckets; /* deleted */
+	uint64_t from_ns;	 /* one past the largest last_ns deleted */
+	uint64_t live_bytes;	 /* measured before (max_live given) */
+};
+int fv_index_expire_flows(struct fv_index *ix, uint64_t before_ns,
+			  uint64_t max_live, unsigned max_buckets,
+			  struct fv_index_expiry *e);
+
 /* meta: small named values (counters, settings). */
 int fv_index_put_meta(struct fv_index *ix, const char *name, const void *val,
 		      size_t len);

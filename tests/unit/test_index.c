@@ -1621,6 +1621,133 @@ out_close:
 	fv_index_close(ix);
 }
 
+/* ---- flow retention ---- */
+
+static void retention_flow(struct fv_flow *f, uint64_t id)
+{
+	memset(f, 0, sizeof(*f));
+	f->id = id;
+	f->key.family = 4;
+	f->key.proto = 6;
+	f->key.saddr[0] = 10;
+	f->key.saddr[3] = (uint8_t)(id % 200 + 1);
+	f->key.daddr[0] = 10;
+	f->key.daddr[3] = 250;
+	f->key.sport = (uint16_t)(20000 + id);
+	f->key.dport = 443;
+	f->first_ns = T0 + id * SEC;
+	f->last_ns = f->first_ns + 10 * SEC;
+	f->pkts[0] = 1;
+}
+
+static void test_flow_retention(const char *dir)
+{
+	static const uint8_t enc[] = {0x80, 0x80, 0x80, 0x08, 0x01, 0x08};
+	struct fv_index_expiry e;
+	struct results r = {0};
+	struct runs runs = {.n = 0};
+	struct fv_filter *filt = NULL;
+	struct fv_filter_error fe;
+	struct fv_index *ix;
+	struct fv_flow f, g;
+	uint64_t v = 0, live0, live1;
+	int err;
+
+	err = fv_index_open(&ix, dir, FV_INDEX_CREATE, 0);
+	CHECK(err == 0, "open: %s", fv_strerror(err));
+	if (err)
+		return;
+	/* 5000 flows, one a second, 10 s long; places in the value for
+	 * the even ones, in the places db (part 1 too) for the odd. */
+	err = fv_index_begin(ix);
+	for (uint64_t id = 1; !err && id <= 5000; id++) {
+		retention_flow(&f, id);
+		if (id % 2) {
+			err = fv_index_put_flow(ix, &f);
+			err = err ? err
+				  : fv_index_put_places(ix, id, 1, enc,
+							sizeof(enc));
+		}
+		err = err ? err
+			  : fv_index_put_places(ix, id, 0, enc, sizeof(enc));
+		if (!err && !(id % 2))
+			err = fv_index_put_flow(ix, &f);
+	}
+	err = err ? err : fv_index_commit(ix);
+	CHECK(err == 0, "put: %s", fv_strerror(err));
+
+	/* By time: ids up to 1990 ended before T0 + 2000.5 s. Bucket 0
+	 * (ids 1..1023) goes whole, bucket 1 keeps 1991..2047: it stops
+	 * there. */
+	err = fv_index_begin(ix);
+	err = err ? err
+		  : fv_index_expire_flows(ix, T0 + 2000 * SEC + SEC / 2, 0, 10,
+					  &e);
+	err = err ? err : fv_index_commit(ix);
+	CHECK(err == 0 && e.flows == 1990 && e.buckets == 1 &&
+		      e.from_ns == T0 + 2000 * SEC + 1,
+	      "by time: %s, %llu flows, %llu buckets, from %llu",
+	      fv_strerror(err), (unsigned long long)e.flows,
+	      (unsigned long long)e.buckets,
+	      (unsigned long long)(e.from_ns - T0));
+	CHECK(fv_index_get_flow(ix, 1990, &g) == FV_ENOTFOUND &&
+		      fv_index_get_flow(ix, 1991, &g) == 0,
+	      "flow 1990 gone, 1991 kept");
+	CHECK(fv_index_places(ix, 1989, on_run, &runs) == 0 && runs.n == 0,
+	      "places of a deleted flow gone (%zu runs)", runs.n);
+	runs.n = 0;
+	CHECK(fv_index_places(ix, 1991, on_run, &runs) == 0 && runs.n == 2,
+	      "places of a kept flow kept (%zu runs)", runs.n);
+	CHECK(fv_index_query(ix, 0, UINT64_MAX, NULL, on_flow, &r) == 0 &&
+		      r.n == 5000 - 1990 && r.v[0].id == 1991,
+	      "query: %zu flows left, first %llu", r.n,
+	      r.n ? (unsigned long long)r.v[0].id : 0ull);
+	r.n = 0;
+	err = fv_filter_compile("host 10.0.0.10", &filt, &fe);
+	CHECK(err == 0 &&
+		      fv_index_query(ix, 0, UINT64_MAX, filt, on_flow, &r) ==
+			      0 &&
+		      r.n == 15 && r.v[0].id >= 1991,
+	      "host query after expiry: %zu flows", r.n);
+	fv_filter_free(filt);
+	CHECK(fv_index_get_u64(ix, "flows_expired", &v) == 0 && v == 1990,
+	      "meta flows_expired %llu", (unsigned long long)v);
+	CHECK(fv_index_get_u64(ix, "flows_from_ns", &v) == 0 &&
+		      v == T0 + 2000 * SEC + 1,
+	      "meta flows_from_ns");
+
+	/* By size: a bound below what the index holds takes whole buckets,
+	 * oldest first, and the pages come back to LMDB's free list. */
+	err = fv_index_begin(ix);
+	err = err ? err : fv_index_expire_flows(ix, 0, 1, 1, &e);
+	live0 = e.live_bytes;
+	err = err ? err : fv_index_commit(ix);
+	CHECK(err == 0 && e.flows == 57 && e.buckets == 1,
+	      "by size, 1 bucket: %s, %llu flows", fv_strerror(err),
+	      (unsigned long long)e.flows);
+	err = fv_index_begin(ix);
+	err = err ? err : fv_index_expire_flows(ix, 0, 1, 100, &e);
+	err = err ? err : fv_index_commit(ix);
+	CHECK(err == 0 && e.flows == 5000 - 2047 && e.buckets == 3,
+	      "by size, the rest: %llu flows, %llu buckets",
+	      (unsigned long long)e.flows, (unsigned long long)e.buckets);
+	err = fv_index_begin(ix);
+	err = err ? err : fv_index_expire_flows(ix, 0, 1, 100, &e);
+	live1 = e.live_bytes;
+	fv_index_abort(ix);
+	CHECK(live1 < live0 / 2, "live bytes %llu -> %llu",
+	      (unsigned long long)live0, (unsigned long long)live1);
+	r.n = 0;
+	CHECK(fv_index_query(ix, 0, UINT64_MAX, NULL, on_flow, &r) == 0 &&
+		      r.n == 0,
+	      "no flow left: %zu", r.n);
+	free(r.v);
+	fv_index_close(ix);
+	printf("flow retention: 1990 flows by time (a long bucket stops it), "
+	       "the rest by size; live bytes %llu -> %llu\n",
+	       (unsigned long long)live0, (unsigned long long)live1);
+}
+
 /* ---- a new index: empty to readers until its first commit ---- */
 
 static void test_new_index(const char *dir)
@@ -1937,6 +2064,8 @@ int main(void)
 	test_second_reader(dir);
 	rm_index(dir);
 	test_new_index(dir);
+	rm_index(dir);
+	test_flow_retention(dir);
 	rm_index(dir);
 	test_threads(dir);
 	rm_index(dir);
