@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# The fault loop (issue 4): FV_FAULT_RUNS times (50), start `record` (a
+# tcpreplay into a veth) or `import` (a capture fed through a pipe), kill
+# -9 it at a random moment, restart it on the same store (record: a
+# second replay, then SIGINT; import: a second capture), then:
+#   - fsck finds the store consistent (exit 0);
+#   - every flow listed extracts to exactly its packets of the captures
+#     sent (killcheck.py: bytes and, for import, ns timestamps; in capture
+#     order; as many as its record counts).
+# Record runs alternate with import runs when root, network namespaces and
+# tcpreplay are here; else every run is an import. Nothing leaves the
+# namespaces (no addresses, IPv6 off). The moments come from a fixed seed
+# (FV_FAULT_SEED), so a failing run can be replayed.
+set -u
+cd "$(dirname "$0")/../.."
+B=${FV_BUILD:-build}
+FV=$B/flowvault
+GEN=build/fvgen
+[ -x "$GEN" ] || GEN=$B/fvgen
+PY=/usr/bin/python3
+[ -x "$FV" ] && [ -x "$GEN" ] || { echo "no $FV or $GEN (make)"; exit 1; }
+RUNS=${FV_FAULT_RUNS:-50}
+RANDOM=${FV_FAULT_SEED:-4242}
+
+T=$(mktemp -d)
+NA=fvf$$a
+NB=fvf$$b
+VA=fvf$$a0
+VB=fvf$$b0
+pids=()
+live=0
+cleanup() {
+	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+	if [ $live = 1 ]; then
+		ip netns del "$NA" 2>/dev/null
+		ip netns del "$NB" 2>/dev/null
+	fi
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+if [ "$(id -u)" = 0 ] && command -v tcpreplay >/dev/null &&
+	ip netns add "$NA" 2>/dev/null; then
+	live=1
+	ip netns add "$NB" || exit 1
+	ip link add "$VA" netns "$NA" type veth peer name "$VB" netns "$NB" || exit 1
+	for ns in "$NA" "$NB"; do
+		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+			net.ipv6.conf.default.disable_ipv6=1 || exit 1
+	done
+	ip netns exec "$NA" ip link set "$VA" mtu 9000 up || exit 1
+	ip netns exec "$NB" ip link set "$VB" mtu 9000 up || exit 1
+else
+	echo "note: no root, network namespaces or tcpreplay: import runs only"
+fi
+
+# First and second captures; both for the checks (microsecond pcap, for
+# tcpreplay).
+"$GEN" -q --usec -w "$T/g1.pcap" --flows 200 --seed 31 || exit 1
+"$GEN" -q --usec -w "$T/g2.pcap" --flows 40 --seed 32 || exit 1
+mergecap -F pcap -w "$T/both.pcap" "$T/g1.pcap" "$T/g2.pcap" || exit 1
+
+feed() { # the capture through a pipe at about 20 MB/s
+	$PY -c '
+import sys, time
+with open(sys.argv[1], "rb") as f:
+    while True:
+        b = f.read(1 << 19)
+        if not b:
+            break
+        try:
+            sys.stdout.buffer.write(b)
+            sys.stdout.buffer.flush()
+        except BrokenPipeError:
+            break
+        time.sleep(0.025)
+' "$1"
+}
+ms() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
+
+start_record() { # store
+	ip netns exec "$NB" "$FV" record -i "$VB" -s "$1" --max-disk 512M 2>"$T/rec.err" &
+	RPID=$!
+	pids+=("$RPID")
+	for _ in $(seq 100); do
+		grep -q "Ctrl-C stops" "$T/rec.err" 2>/dev/null && return 0
+		kill -0 "$RPID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "record did not start: $(cat "$T/rec.err")"
+	return 1
+}
+
+run_import() { # store delay-ms
+	feed "$T/g1.pcap" | "$FV" import -q -r - -s "$1" --max-disk 512M 2>"$T/imp.err" &
+	local p=$!
+	pids+=("$p")
+	sleep "$(ms "$2")"
+	pkill -KILL -f "flowvault import -q -r - -s $1" 2>/dev/null
+	wait "$p" 2>/dev/null
+	# Restart: the next writer recovers by itself.
+	"$FV" import -q -r "$T/g2.pcap" -s "$1" 2>"$T/imp.err" || {
+		echo "import after the kill failed: $(cat "$T/imp.err")"
+		return 1
+	}
+}
+
+run_record() { # store delay-ms
+	start_record "$1" || return 1
+	ip netns exec "$NA" tcpreplay -q -i "$VA" --mbps 100 "$T/g1.pcap" >/dev/null 2>&1 &
+	local tp=$!
+	pids+=("$tp")
+	sleep "$(ms "$2")"
+	kill -KILL "$RPID" 2>/dev/null
+	wait "$RPID" 2>/dev/null
+	wait "$tp" 2>/dev/null
+	# Restart, a second replay, a clean stop.
+	start_record "$1" || return 1
+	ip netns exec "$NA" tcpreplay -q -i "$VA" --mbps 100 "$T/g2.pcap" >/dev/null 2>&1
+	sleep 1.5 # past a commit
+	kill -INT "$RPID"
+	wait "$RPID" || {
+		echo "record after the kill: exit $?: $(cat "$T/rec.err")"
+		return 1
+	}
+}
+
+fail=0
+nrec=0
+nimp=0
+for i in $(seq 1 "$RUNS"); do
+	s=$T/s$i
+	delay=$((100 + RANDOM % 2400))
+	if [ $live = 1 ] && [ $((i % 2)) = 1 ]; then
+		mode=record
+		nrec=$((nrec + 1))
+		run_record "$s" "$delay" || { fail=$((fail + 1)); continue; }
+		opt=--ignore-time
+	else
+		mode=import
+		nimp=$((nimp + 1))
+		run_import "$s" "$delay" || { fail=$((fail + 1)); continue; }
+		opt=
+	fi
+	"$FV" fsck -s "$s" >"$T/fsck" 2>&1
+	rc=$?
+	# shellcheck disable=SC2086
+	chk=$($PY tests/integration/killcheck.py "$FV" "$s" "$T/both.pcap" $opt 2>&1)
+	crc=$?
+	if [ $rc = 0 ] && [ $crc = 0 ]; then
+		echo "run $i ($mode, kill after $delay ms): fsck consistent ($(sed -n 's/^disk .*, \([0-9]*\) not listed.*/\1/p' "$T/fsck") blocks cut off), $(tail -n 1 <<<"$chk")"
+	else
+		fail=$((fail + 1))
+		echo "FAIL run $i ($mode, kill after $delay ms): fsck exit $rc, check exit $crc"
+		sed 's/^/    /' "$T/fsck"
+		tail -n 5 <<<"$chk" | sed 's/^/    /'
+	fi
+	rm -rf "$s"
+done
+echo "$RUNS runs ($nrec record, $nimp import): $fail failed"
+[ $fail = 0 ]
