@@ -212,7 +212,8 @@ int fv_cli_flows(int argc, char **argv)
 	if (!err && !l.stream) {
 		size_t n;
 
-		qsort_r(l.v, l.n, sizeof(*l.v), cmp_flow, &l.key);
+		if (l.n) /* l.v is NULL when nothing matched */
+			qsort_r(l.v, l.n, sizeof(*l.v), cmp_flow, &l.key);
 		n = l.limit && l.limit < l.n ? l.limit : l.n;
 		for (size_t i = 0; i < n; i++) {
 			size_t j = l.desc ? l.n - 1 - i : i;

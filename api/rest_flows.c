@@ -325,7 +325,8 @@ enum MHD_Result rest_flows(struct rest_req *q)
 		ret = rest_reply_fail(q, "querying flows", err);
 		goto out;
 	}
-	qsort_r(p->v, p->n, sizeof(*p->v), cmp_flow, &p->key);
+	if (p->n) /* p->v is NULL when nothing matched */
+		qsort_r(p->v, p->n, sizeof(*p->v), cmp_flow, &p->key);
 	if (p->n > p->want) { /* drop what the last cut kept extra */
 		if (p->desc)
 			memmove(p->v, p->v + p->n - p->want,
