@@ -598,6 +598,7 @@ int fv_rest_start(struct fv_rest **out, const struct fv_rest_opts *o, char *why,
 	r->dir = o->store;
 	r->started_ns = fv_now_real_ns();
 	pthread_mutex_init(&r->bpf_lock, NULL);
+	pthread_mutex_init(&r->pool_lock, NULL);
 	find_openapi(r, o->openapi);
 	err = fv_store_open(o->store, NULL, &r->conf);
 	if (err) {
@@ -605,9 +606,13 @@ int fv_rest_start(struct fv_rest **out, const struct fv_rest_opts *o, char *why,
 			 err == -ENOENT ? "no store here" : fv_strerror(err));
 		goto out_free;
 	}
-	err = fv_index_open(
-		&r->ix, fv_store_path(path, sizeof(path), o->store, "index"),
-		FV_INDEX_RDONLY, 0);
+	r->own_ix = !o->ix;
+	r->ix = o->ix;
+	if (r->own_ix)
+		err = fv_index_open(
+			&r->ix,
+			fv_store_path(path, sizeof(path), o->store, "index"),
+			FV_INDEX_RDONLY, 0);
 	if (err) {
 		snprintf(why, len, "%s: opening the index: %s", o->store,
 			 fv_strerror(err));
@@ -633,11 +638,42 @@ int fv_rest_start(struct fv_rest **out, const struct fv_rest_opts *o, char *why,
 	*out = r;
 	return 0;
 out_index:
-	fv_index_close(r->ix);
+	if (r->own_ix)
+		fv_index_close(r->ix);
 out_free:
+	pthread_mutex_destroy(&r->pool_lock);
 	pthread_mutex_destroy(&r->bpf_lock);
 	free(r);
 	return err;
+}
+
+int rest_reader_get(struct fv_rest *srv, struct fv_seg_reader **rd)
+{
+	char path[4096];
+
+	pthread_mutex_lock(&srv->pool_lock);
+	*rd = srv->npool ? srv->pool[--srv->npool] : NULL;
+	pthread_mutex_unlock(&srv->pool_lock);
+	if (*rd) {
+		fv_seg_reader_forget_missing(*rd); /* files made since */
+		return 0;
+	}
+	return fv_seg_reader_open(
+		rd, fv_store_path(path, sizeof(path), srv->dir, "segments"),
+		srv->conf.nsegments, srv->conf.block_size);
+}
+
+void rest_reader_put(struct fv_rest *srv, struct fv_seg_reader *rd)
+{
+	if (!rd)
+		return;
+	pthread_mutex_lock(&srv->pool_lock);
+	if (srv->npool < REST_POOL_MAX) {
+		srv->pool[srv->npool++] = rd;
+		rd = NULL;
+	}
+	pthread_mutex_unlock(&srv->pool_lock);
+	fv_seg_reader_close(rd); /* the pool is full */
 }
 
 unsigned fv_rest_port(const struct fv_rest *r)
@@ -654,7 +690,11 @@ void fv_rest_stop(struct fv_rest *r)
 		return;
 	atomic_store(&r->stopping, 1);
 	MHD_stop_daemon(r->d);
-	fv_index_close(r->ix);
+	while (r->npool)
+		fv_seg_reader_close(r->pool[--r->npool]);
+	if (r->own_ix)
+		fv_index_close(r->ix);
+	pthread_mutex_destroy(&r->pool_lock);
 	pthread_mutex_destroy(&r->bpf_lock);
 	free(r);
 }

@@ -29,6 +29,10 @@ struct fv_rest_opts {
 	unsigned max_conns;  /* connection limit (0: 64) */
 	unsigned timeout_s;  /* idle timeout per connection (0: 60) */
 	const char *openapi; /* docs/api.yaml path (NULL: looked up) */
+	/* The store's index when this process has it open already (record
+	 * --listen: LMDB allows one handle per process), borrowed until
+	 * fv_rest_stop; NULL: the server opens it read-only. */
+	struct fv_index *ix;
 };
 
 /*

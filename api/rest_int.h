@@ -24,13 +24,21 @@
 #include "index/index.h"
 #include "storage/store.h"
 
+#define REST_POOL_MAX 16
+
 struct fv_rest {
 	struct MHD_Daemon *d;
 	const char *dir; /* the store */
 	struct fv_store_conf conf;
 	struct fv_index *ix;
-	char openapi[4096];	  /* path of docs/api.yaml, "" if none */
+	int own_ix;	    /* opened here (else the recorder's, borrowed) */
+	char openapi[4096]; /* path of docs/api.yaml, "" if none */
 	pthread_mutex_t bpf_lock; /* around pcap_compile */
+	/* Segment readers kept between requests (their files and mappings
+	 * stay open: a flow's download does not map and unmap segments). */
+	pthread_mutex_t pool_lock;
+	struct fv_seg_reader *pool[REST_POOL_MAX];
+	unsigned npool;
 	uint64_t started_ns;
 	atomic_int stopping;
 	atomic_ullong requests, errors, streams_aborted;
@@ -48,6 +56,11 @@ struct rest_req {
 };
 
 #define REST_BODY_MAX (1u << 20) /* a filter is at most 1 MiB */
+
+/* A segment reader from the server's pool, or a new one (rest.c);
+ * give it back with rest_reader_put (NULL is fine). */
+int rest_reader_get(struct fv_rest *srv, struct fv_seg_reader **rd);
+void rest_reader_put(struct fv_rest *srv, struct fv_seg_reader *rd);
 
 /* ---- replies (rest.c) ---- */
 

@@ -120,7 +120,8 @@ struct run {
 
 struct flow_dl {
 	struct out o;
-	struct fv_seg_reader *rd;
+	struct fv_rest *srv;
+	struct fv_seg_reader *rd; /* from the server's pool */
 	uint64_t id;
 	struct run *v;
 	size_t n, cap, next;
@@ -187,7 +188,7 @@ static void flow_release(struct rest_stream *s)
 		return;
 	if (d->o.w)
 		fv_pcapw_close(d->o.w);
-	fv_seg_reader_close(d->rd);
+	rest_reader_put(d->srv, d->rd);
 	free(d->v);
 	free(d);
 }
@@ -243,7 +244,7 @@ enum MHD_Result rest_flow_pcap(struct rest_req *q, const char *id_s)
 	struct flow_dl *d;
 	struct fv_flow f;
 	enum MHD_Result ret;
-	char path[4096], fname[256], t[48];
+	char fname[256], t[48];
 	uint64_t total;
 	unsigned gone;
 	int err;
@@ -253,6 +254,7 @@ enum MHD_Result rest_flow_pcap(struct rest_req *q, const char *id_s)
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return MHD_NO;
+	d->srv = srv;
 	if (parse_format(q, rest_arg(q, "format"), &d->o.fmt, &ret))
 		goto out;
 	if (rest_parse_flow_id(id_s, &d->id)) {
@@ -299,9 +301,7 @@ enum MHD_Result rest_flow_pcap(struct rest_req *q, const char *id_s)
 			fv_format_time(rt->from_ns[f.worker], t, sizeof(t)));
 		goto out;
 	}
-	err = fv_seg_reader_open(
-		&d->rd, fv_store_path(path, sizeof(path), srv->dir, "segments"),
-		srv->conf.nsegments, srv->conf.block_size);
+	err = rest_reader_get(srv, &d->rd);
 	if (err) {
 		ret = rest_reply_fail(q, "opening the segments", err);
 		goto out;
@@ -323,7 +323,7 @@ enum MHD_Result rest_flow_pcap(struct rest_req *q, const char *id_s)
 	return rest_reply_stream(q, s, pcap_ctype(d->o.fmt), fname, NULL, NULL);
 out:
 	free(rt);
-	fv_seg_reader_close(d->rd);
+	rest_reader_put(srv, d->rd);
 	free(d->v);
 	free(d);
 	return ret;

@@ -86,6 +86,13 @@ void fv_seg_reader_close(struct fv_seg_reader *rd)
 	free(rd);
 }
 
+void fv_seg_reader_forget_missing(struct fv_seg_reader *rd)
+{
+	for (size_t i = 0; i < (size_t)MAX_WORKERS * rd->nsegments; i++)
+		if (rd->fds[i] == -2)
+			rd->fds[i] = -1;
+}
+
 static int get_fd(struct fv_seg_reader *rd, unsigned worker, uint32_t idx)
 {
 	int *slot = &rd->fds[(size_t)worker * rd->nsegments + idx];

@@ -187,6 +187,10 @@ struct fv_seg_reader;
 int fv_seg_reader_open(struct fv_seg_reader **out, const char *dir,
 		       uint32_t nsegments, uint32_t block_size);
 void fv_seg_reader_close(struct fv_seg_reader *rd);
+/* A reader remembers the segment files it found missing; this makes it
+ * look again (a reader kept between requests, as the REST server does,
+ * while the writer creates files). */
+void fv_seg_reader_forget_missing(struct fv_seg_reader *rd);
 
 /* A block read into memory. buf is owned by the reader and valid until
  * the next read on the same reader. */
