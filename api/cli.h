@@ -24,6 +24,14 @@ int fv_cli_status(int argc, char **argv);
 int fv_cli_record(int argc, char **argv);
 int fv_cli_fsck(int argc, char **argv);
 
+/* Starts the REST API (api/rest.h) for command cmd on listen
+ * ("ADDR:PORT"): a non-loopback address only with remote set; prints
+ * where it listens, or why not. Returns an FV_EXIT_ code. */
+struct fv_rest;
+struct fv_rest_opts;
+int fv_cli_rest_start(const char *cmd, const char *listen, int remote,
+		      struct fv_rest_opts *o, struct fv_rest **r);
+
 /* Exit codes scripts can trust. */
 enum {
 	FV_EXIT_OK = 0,

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "api/cli.h"
+#include "api/rest.h"
 #include "api/worker.h"
 #include "capture/source.h"
 #include "common/fv.h"
@@ -60,7 +61,11 @@ static void usage(FILE *f)
 	      "promiscuous mode\n"
 	      "      --dpdk-args ARGS     DPDK EAL arguments, e.g. '-l 0-3 -a "
 	      "0000:03:00.0'\n"
-	      "      --dpdk-port N        DPDK port id (0)\n" FV_CLI_FLOW_USAGE
+	      "      --dpdk-port N        DPDK port id (0)\n"
+	      "      --listen ADDR:PORT   serve the REST API from this process\n"
+	      "                           too (as flowvault serve, e.g.\n"
+	      "                           127.0.0.1:8080)\n"
+	      "      --allow-remote       --listen on a non-loopback address\n" FV_CLI_FLOW_USAGE
 	      "  -q, --quiet              no periodic status line\n"
 	      "  -h, --help\n",
 	      f);
@@ -75,6 +80,8 @@ enum {
 	OPT_NOPROMISC,
 	OPT_DPDK_ARGS,
 	OPT_DPDK_PORT,
+	OPT_LISTEN,
+	OPT_REMOTE,
 };
 
 struct rworker {
@@ -260,6 +267,8 @@ int fv_cli_record(int argc, char **argv)
 		{"no-promisc", no_argument, 0, OPT_NOPROMISC},
 		{"dpdk-args", required_argument, 0, OPT_DPDK_ARGS},
 		{"dpdk-port", required_argument, 0, OPT_DPDK_PORT},
+		{"listen", required_argument, 0, OPT_LISTEN},
+		{"allow-remote", no_argument, 0, OPT_REMOTE},
 		FV_CLI_FLOW_LONGOPTS,
 		{"quiet", no_argument, 0, 'q'},
 		{"help", no_argument, 0, 'h'},
@@ -273,11 +282,13 @@ int fv_cli_record(int argc, char **argv)
 	};
 	struct fv_ifaces ifs = {0};
 	struct rworker *rws = NULL;
-	const char *store = NULL;
+	const char *store = NULL, *listen = NULL;
+	struct fv_rest_opts ro = {0};
+	struct fv_rest *rest = NULL;
 	uint64_t max_disk = 0, v, t0, last_line = 0;
 	unsigned n = 1, opened = 0;
 	int c, err, lockfd = -1, quiet = 0, stop = 0, rc = FV_EXIT_ERROR,
-		    added = 0, tty = isatty(2);
+		    added = 0, tty = isatty(2), remote = 0;
 	char errbuf[512];
 
 	fv_cli_flow_defaults(&sh.flow_opts);
@@ -355,6 +366,12 @@ int fv_cli_record(int argc, char **argv)
 				return FV_EXIT_USAGE;
 			}
 			so.dpdk_port = (uint16_t)v;
+			break;
+		case OPT_LISTEN:
+			listen = optarg;
+			break;
+		case OPT_REMOTE:
+			remote = 1;
 			break;
 		case FV_OPT_MAX_FLOWS:
 		case FV_OPT_IDLE:
@@ -444,6 +461,18 @@ int fv_cli_record(int argc, char **argv)
 			goto out;
 		}
 	}
+	/* The API from this process: the recorder's index handle, since
+	 * LMDB allows one per process (reads never block the writer). */
+	if (listen) {
+		ro.store = store;
+		ro.ix = sh.ix;
+		rc = fv_cli_rest_start("record", listen, remote, &ro, &rest);
+		if (rc) {
+			err = 0;
+			goto out;
+		}
+		rc = FV_EXIT_ERROR;
+	}
 	if (!quiet)
 		fprintf(stderr,
 			"flowvault record: %s on %s, %u worker%s, into %s "
@@ -493,6 +522,7 @@ int fv_cli_record(int argc, char **argv)
 	}
 	err = 0;
 out:
+	fv_rest_stop(rest); /* before the index it borrows closes */
 	if (rws) {
 		for (unsigned i = 0; i < n; i++) {
 			if (rws[i].w.ring) {

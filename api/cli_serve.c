@@ -104,6 +104,53 @@ static int is_loopback(const struct sockaddr_storage *ss)
 		&((const struct sockaddr_in6 *)ss)->sin6_addr);
 }
 
+int fv_cli_rest_start(const char *cmd, const char *listen, int remote,
+		      struct fv_rest_opts *o, struct fv_rest **r)
+{
+	struct sockaddr_storage ss;
+	char why[512];
+	int err;
+
+	if (parse_listen(listen, &ss, &o->addrlen)) {
+		fv_cli_err(cmd,
+			   "bad --listen '%s': ADDR:PORT with a numeric "
+			   "address, e.g. 127.0.0.1:8080 or [::1]:8080",
+			   listen);
+		return FV_EXIT_USAGE;
+	}
+	if (!is_loopback(&ss) && !remote) {
+		fv_cli_err(cmd,
+			   "refusing to listen on %s: it is not a loopback "
+			   "address, and the API has no authentication yet "
+			   "(anyone who reaches it reads every packet). Add "
+			   "--allow-remote if that is what you want",
+			   listen);
+		return FV_EXIT_USAGE;
+	}
+	o->addr = (const struct sockaddr *)&ss;
+	err = fv_rest_start(r, o, why, sizeof(why));
+	o->addr = NULL; /* ss is gone when this returns */
+	if (err) {
+		fv_cli_err(cmd, "%s", why);
+		return err == FV_EUSAGE ? FV_EXIT_USAGE : FV_EXIT_ERROR;
+	}
+	if (!is_loopback(&ss))
+		fv_cli_err(cmd,
+			   "warning: listening on %s without authentication",
+			   listen);
+	fprintf(stderr, "flowvault %s: %s on http://%s%s%s:%u/api/v1/\n", cmd,
+		o->store, ss.ss_family == AF_INET6 ? "[" : "",
+		ss.ss_family == AF_INET6
+			? inet_ntop(AF_INET6,
+				    &((struct sockaddr_in6 *)&ss)->sin6_addr,
+				    why, sizeof(why))
+			: inet_ntop(AF_INET,
+				    &((struct sockaddr_in *)&ss)->sin_addr, why,
+				    sizeof(why)),
+		ss.ss_family == AF_INET6 ? "]" : "", fv_rest_port(*r));
+	return FV_EXIT_OK;
+}
+
 int fv_cli_serve(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -118,11 +165,9 @@ int fv_cli_serve(int argc, char **argv)
 	};
 	const char *listen = "127.0.0.1:8080";
 	struct fv_rest_opts o = {0};
-	struct sockaddr_storage ss;
 	struct fv_rest *r;
-	int c, err, remote = 0;
+	int c, rc, remote = 0;
 	uint64_t v;
-	char why[512];
 
 	while ((c = getopt_long(argc, argv, "s:l:h", lo, NULL)) != -1) {
 		switch (c) {
@@ -168,42 +213,9 @@ int fv_cli_serve(int argc, char **argv)
 		usage(stderr);
 		return FV_EXIT_USAGE;
 	}
-	if (parse_listen(listen, &ss, &o.addrlen)) {
-		fv_cli_err("serve",
-			   "bad --listen '%s': ADDR:PORT with a numeric "
-			   "address, e.g. 127.0.0.1:8080 or [::1]:8080",
-			   listen);
-		return FV_EXIT_USAGE;
-	}
-	if (!is_loopback(&ss) && !remote) {
-		fv_cli_err("serve",
-			   "refusing to listen on %s: it is not a loopback "
-			   "address, and the API has no authentication yet "
-			   "(anyone who reaches it reads every packet). Add "
-			   "--allow-remote if that is what you want",
-			   listen);
-		return FV_EXIT_USAGE;
-	}
-	o.addr = (const struct sockaddr *)&ss;
-	err = fv_rest_start(&r, &o, why, sizeof(why));
-	if (err) {
-		fv_cli_err("serve", "%s", why);
-		return err == FV_EUSAGE ? FV_EXIT_USAGE : FV_EXIT_ERROR;
-	}
-	if (!is_loopback(&ss))
-		fv_cli_err("serve",
-			   "warning: listening on %s without authentication",
-			   listen);
-	fprintf(stderr, "flowvault serve: %s on http://%s%s%s:%u/api/v1/\n",
-		o.store, ss.ss_family == AF_INET6 ? "[" : "",
-		ss.ss_family == AF_INET6
-			? inet_ntop(AF_INET6,
-				    &((struct sockaddr_in6 *)&ss)->sin6_addr,
-				    why, sizeof(why))
-			: inet_ntop(AF_INET,
-				    &((struct sockaddr_in *)&ss)->sin_addr, why,
-				    sizeof(why)),
-		ss.ss_family == AF_INET6 ? "]" : "", fv_rest_port(r));
+	rc = fv_cli_rest_start("serve", listen, remote, &o, &r);
+	if (rc)
+		return rc;
 	while (!fv_cli_stop)
 		usleep(100 * 1000);
 	fprintf(stderr, "flowvault serve: stopping\n");

@@ -58,6 +58,7 @@ for ns in "$NA" "$NB"; do
 done
 ip netns exec "$NA" ip link set "$VA" mtu 9000 up || exit 1
 ip netns exec "$NB" ip link set "$VB" mtu 9000 up || exit 1
+ip netns exec "$NB" ip link set lo up || exit 1 # record --listen 127.0.0.1
 
 fail=0
 ok() { echo "ok   $*"; }
@@ -117,6 +118,24 @@ run() { # name opts...
 	else
 		bad "$name: $n finished connections listed 2 s after the replay, import has $nfin"
 	fi
+	# record --listen: the REST API from the recording process (in
+	# namespace B, on its loopback).
+	url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$T/rec.err" | head -n 1)
+	if [ -n "$url" ]; then
+		rcurl() { ip netns exec "$NB" curl -s "$@"; }
+		nrest=$(rcurl "$url/api/v1/flows?limit=100000" | $PY -c 'import json,sys; print(json.load(sys.stdin)["count"])')
+		ncli=$("$FV" flows -s "$s" --format csv | tail -n +2 | wc -l)
+		fid=$("$FV" flows -s "$s" --format csv --filter tcp --sort packets --limit 1 | tail -n 1 | cut -d, -f1)
+		rcurl -o "$T/rest.pcap" "$url/api/v1/flows/$fid/pcap"
+		"$FV" extract -s "$s" --flow "$fid" -w "$T/cli.pcap" 2>/dev/null
+		rec=$(rcurl "$url/api/v1/status" | $PY -c 'import json,sys; print(json.load(sys.stdin)["capture"]["recording"])')
+		if [ "${nrest:-0}" -gt 0 ] && [ "$ncli" -ge "$nrest" ] && [ "$rec" = True ] &&
+			cmp -s "$T/rest.pcap" "$T/cli.pcap"; then
+			ok "$name: --listen: the recorder serves $nrest flows (flows then: $ncli), status says recording, flow $fid's pcap equals extract's"
+		else
+			bad "$name: --listen: $nrest flows over REST, $ncli by the CLI, recording=$rec, flow $fid pcap $(cmp "$T/rest.pcap" "$T/cli.pcap" 2>&1)"
+		fi
+	fi
 	if [ "$name" = one ]; then
 		ip netns exec "$NB" "$FV" record -i "$VB" -s "$s" >"$T/second" 2>&1
 		rc=$?
@@ -163,7 +182,7 @@ run() { # name opts...
 RUNAS=
 SENT="$T/g.pcap"
 IMP="$T/imp.csv"
-run one --threads 1
+run one --threads 1 --listen 127.0.0.1:0
 run two --threads 2
 run pcap --backend pcap
 # As the systemd unit runs it (tools/systemd/flowvault@.service): an
