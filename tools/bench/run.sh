@@ -8,6 +8,8 @@
 #     from the command line, in process, and over REST (flowvault serve)
 #   index bytes / stored packet bytes
 #   peak RSS of import, at 1/2 and at full capture size
+#   flow query latency over a million flows vs nfdump (tools/bench/query.sh)
+#   live capture vs tcpdump and stenographer (tools/bench/live.sh)
 #
 # FV_BENCH_SIZE (default 2G) sets the generated capture's size;
 # FV_BENCH_DIR (default build/bench) where files go.
@@ -199,4 +201,5 @@ rm -rf "$DIR/store" "$q"
 echo
 printf '%-44s %s MB at 1/2 size, %s MB at full size (ratio %s)\n' "peak RSS of import, total" $((r1 / 1024)) $((r4 / 1024)) "$(ratio "$r4" "$r1")"
 printf '%-44s %s MB at 1/2 size, %s MB at full size (ratio %s, target ~1.0)\n' "peak RSS of import, anonymous" $((a1 / 1024)) $((a4 / 1024)) "$(ratio "$a4" "$a1")"
+tools/bench/query.sh "$B" # flow queries vs nfdump (FV_BENCH_QUERY=0 skips it)
 tools/bench/live.sh "$B" # live capture vs tcpdump and stenographer (FV_BENCH_LIVE=0 skips it)
