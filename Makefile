@@ -1,6 +1,7 @@
 # flowvault - one GNU Makefile.
 #
-#   make            build build/flowvault, the generator and the unit tests
+#   make            build build/flowvault, the generator, the unit tests and
+#                   the web UI (build/ui, when npm is there; docs/ui.md)
 #   make deps       apt-get install the Debian packages below when missing
 #   make run        build, import sample traffic into ./demo-store, show it
 #   make test       unit + integration tests, the ASan/UBSan build, fuzz replay
@@ -10,9 +11,16 @@
 
 DEB_PACKAGES := build-essential pkg-config clang clang-format liburing-dev liblmdb-dev \
 	lmdb-utils libzstd-dev libpcap-dev libmicrohttpd-dev libjansson-dev \
-	libdpdk-dev tshark tcpdump tcpreplay python3 iproute2 curl time fio stenographer jq
+	libdpdk-dev tshark tcpdump tcpreplay python3 iproute2 curl time fio stenographer jq \
+	libgnutls28-dev openssl nfdump
 
-PKGS := liburing lmdb libzstd libpcap jansson libmicrohttpd
+# The web UI's build (npm) and its browser test (chromium), from Debian
+# only when not there already: a NodeSource nodejs brings its own npm,
+# which Debian's npm package would conflict with.
+DEB_PACKAGES += $(if $(shell command -v npm 2>/dev/null),,nodejs npm)
+DEB_PACKAGES += $(if $(wildcard /usr/bin/chromium),,chromium)
+
+PKGS := liburing lmdb libzstd libpcap jansson libmicrohttpd gnutls
 
 CC ?= cc
 ifeq ($(origin CC),default)
@@ -95,6 +103,27 @@ $(DPDK_SO): capture/dpdk/dpdk.c
 		$(shell pkg-config --libs libdpdk) -lpcap
 endif
 
+# The web UI (ui/, docs/ui.md): npm ci from ui/package-lock.json (the npm
+# registry only), then Vite builds it into $(BUILD)/ui, which flowvault
+# serve finds beside the program. Built whenever npm is there, and a
+# failed UI build fails make; without npm it is skipped, and said so.
+NPM := $(shell command -v npm 2>/dev/null)
+UI_SRCS := $(wildcard ui/index.html ui/vite.config.js ui/src/* ui/public/*)
+ifneq ($(NPM),)
+all: $(BUILD)/ui/index.html
+ui/node_modules/.fv-npm-ci: ui/package.json ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund
+	touch $@
+$(BUILD)/ui/index.html: ui/node_modules/.fv-npm-ci $(UI_SRCS)
+	cd ui && ./node_modules/.bin/vite build --logLevel warn --emptyOutDir \
+		--outDir $(abspath $(BUILD)/ui)
+else
+all: ui-skipped
+ui-skipped:
+	@echo "make: npm not found, so the web UI is not built (make deps installs nodejs and npm; docs/ui.md)" >&2
+.PHONY: ui-skipped
+endif
+
 # Fuzz harnesses: clang + libFuzzer + ASan/UBSan, linked with the library
 # built the same way (through an archive, so only what a harness uses).
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -149,4 +178,4 @@ format-check:
 	clang-format --dry-run --Werror $(LIB_SRCS) api/main.c $(wildcard */*.h) $(TOOL_SRCS) $(UNIT_SRCS) $(FUZZ_SRCS) $(wildcard capture/dpdk/*.c)
 
 clean:
-	rm -rf build build-san build-fuzz build-me
+	rm -rf build build-san build-fuzz build-me ui/dist

@@ -24,13 +24,47 @@ int fv_cli_status(int argc, char **argv);
 int fv_cli_record(int argc, char **argv);
 int fv_cli_fsck(int argc, char **argv);
 
+/* The API's listen and credential options, the same for serve and
+ * record --listen (docs/api.md "Safe by default"). */
+enum {
+	FV_OPT_INSECURE = 0x1100, /* --insecure (or --allow-remote) */
+	FV_OPT_TOKEN,		  /* --auth-token-file FILE */
+	FV_OPT_TLS_CERT,	  /* --tls-cert FILE */
+	FV_OPT_TLS_KEY,		  /* --tls-key FILE */
+	FV_OPT_TLS_CA,		  /* --tls-client-ca FILE */
+};
+#define FV_CLI_API_LONGOPTS                                                    \
+	{"insecure", no_argument, 0, FV_OPT_INSECURE},                         \
+		{"allow-remote", no_argument, 0, FV_OPT_INSECURE},             \
+		{"auth-token-file", required_argument, 0, FV_OPT_TOKEN},       \
+		{"tls-cert", required_argument, 0, FV_OPT_TLS_CERT},           \
+		{"tls-key", required_argument, 0, FV_OPT_TLS_KEY},             \
+	{                                                                      \
+		"tls-client-ca", required_argument, 0, FV_OPT_TLS_CA           \
+	}
+#define FV_CLI_API_USAGE                                                        \
+	"      --auth-token-file F  every API request needs 'Authorization:\n"  \
+	"                           Bearer TOKEN', TOKEN the first line of F\n" \
+	"      --tls-cert F, --tls-key F  HTTPS with this certificate (PEM)\n"  \
+	"      --tls-client-ca F    and a client certificate signed by F\n"     \
+	"      --insecure           a non-loopback address with neither\n"      \
+	"                           (anyone who reaches it reads every packet)\n"
+struct fv_cli_api {
+	int insecure;
+	const char *token_file, *tls_cert, *tls_key, *tls_ca;
+};
+/* Takes getopt code c if it is one of FV_CLI_API_LONGOPTS: 1, else 0. */
+int fv_cli_api_opt(int c, const char *arg, struct fv_cli_api *a);
+
 /* Starts the REST API (api/rest.h) for command cmd on listen
- * ("ADDR:PORT"): a non-loopback address only with remote set; prints
- * where it listens, or why not. Returns an FV_EXIT_ code. */
+ * ("ADDR:PORT") with the credentials of a: a non-loopback address only
+ * with a token, TLS or --insecure; prints where it listens, or why not.
+ * Returns an FV_EXIT_ code. */
 struct fv_rest;
 struct fv_rest_opts;
-int fv_cli_rest_start(const char *cmd, const char *listen, int remote,
-		      struct fv_rest_opts *o, struct fv_rest **r);
+int fv_cli_rest_start(const char *cmd, const char *listen,
+		      const struct fv_cli_api *a, struct fv_rest_opts *o,
+		      struct fv_rest **r);
 
 /* Exit codes scripts can trust. */
 enum {

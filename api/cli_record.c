@@ -64,8 +64,8 @@ static void usage(FILE *f)
 	      "      --dpdk-port N        DPDK port id (0)\n"
 	      "      --listen ADDR:PORT   serve the REST API from this process\n"
 	      "                           too (as flowvault serve, e.g.\n"
-	      "                           127.0.0.1:8080)\n"
-	      "      --allow-remote       --listen on a non-loopback address\n" FV_CLI_FLOW_USAGE
+	      "                           127.0.0.1:8080)\n" FV_CLI_API_USAGE
+		      FV_CLI_FLOW_USAGE
 	      "  -q, --quiet              no periodic status line\n"
 	      "  -h, --help\n",
 	      f);
@@ -81,7 +81,6 @@ enum {
 	OPT_DPDK_ARGS,
 	OPT_DPDK_PORT,
 	OPT_LISTEN,
-	OPT_REMOTE,
 };
 
 struct rworker {
@@ -268,7 +267,7 @@ int fv_cli_record(int argc, char **argv)
 		{"dpdk-args", required_argument, 0, OPT_DPDK_ARGS},
 		{"dpdk-port", required_argument, 0, OPT_DPDK_PORT},
 		{"listen", required_argument, 0, OPT_LISTEN},
-		{"allow-remote", no_argument, 0, OPT_REMOTE},
+		FV_CLI_API_LONGOPTS,
 		FV_CLI_FLOW_LONGOPTS,
 		{"quiet", no_argument, 0, 'q'},
 		{"help", no_argument, 0, 'h'},
@@ -288,7 +287,8 @@ int fv_cli_record(int argc, char **argv)
 	uint64_t max_disk = 0, v, t0, last_line = 0;
 	unsigned n = 1, opened = 0;
 	int c, err, lockfd = -1, quiet = 0, stop = 0, rc = FV_EXIT_ERROR,
-		    added = 0, tty = isatty(2), remote = 0;
+		    added = 0, tty = isatty(2);
+	struct fv_cli_api api = {0};
 	char errbuf[512];
 
 	fv_cli_flow_defaults(&sh.flow_opts);
@@ -370,9 +370,6 @@ int fv_cli_record(int argc, char **argv)
 		case OPT_LISTEN:
 			listen = optarg;
 			break;
-		case OPT_REMOTE:
-			remote = 1;
-			break;
 		case FV_OPT_MAX_FLOWS:
 		case FV_OPT_IDLE:
 		case FV_OPT_TCP_IDLE:
@@ -388,6 +385,8 @@ int fv_cli_record(int argc, char **argv)
 			usage(stdout);
 			return FV_EXIT_OK;
 		default:
+			if (fv_cli_api_opt(c, optarg, &api))
+				break;
 			usage(stderr);
 			return FV_EXIT_USAGE;
 		}
@@ -466,7 +465,7 @@ int fv_cli_record(int argc, char **argv)
 	if (listen) {
 		ro.store = store;
 		ro.ix = sh.ix;
-		rc = fv_cli_rest_start("record", listen, remote, &ro, &rest);
+		rc = fv_cli_rest_start("record", listen, &api, &ro, &rest);
 		if (rc) {
 			err = 0;
 			goto out;

@@ -250,6 +250,8 @@ int fv_cli_status(int argc, char **argv)
 		       ",\"last_ns\":%" PRIu64 ",\"flows\":%" PRIu64
 		       ",\"undecodable\":%" PRIu64 ",\"flow_overflow\":%" PRIu64
 		       ",\"fragments_unmatched\":%" PRIu64
+		       ",\"flows_expired\":%" PRIu64
+		       ",\"flows_from_ns\":%" PRIu64
 		       ",\"index_file_bytes\":%" PRIu64
 		       ",\"index_used_bytes\":%" PRIu64 ",\"interfaces\":[",
 		       store, st.conf.format, st.conf.max_disk,
@@ -258,7 +260,9 @@ int fv_cli_status(int argc, char **argv)
 		       meta(st.ix, "bytes"), meta(st.ix, "stored_bytes"),
 		       t.first, t.last, is.flows, meta(st.ix, "undecoded"),
 		       meta(st.ix, "overflow"),
-		       meta(st.ix, "fragments_unmatched"), is.file_bytes,
+		       meta(st.ix, "fragments_unmatched"),
+		       meta(st.ix, "flows_expired"),
+		       meta(st.ix, "flows_from_ns"), is.file_bytes,
 		       is.used_bytes);
 		for (unsigned i = 0; i < st.ifs.n; i++)
 			printf("%s{\"id\":%u,\"linktype\":%u,\"snaplen\":%u}",
@@ -290,7 +294,14 @@ int fv_cli_status(int argc, char **argv)
 		else
 			printf("time range     (empty)\n");
 		print_retention(&st, &t, &rt, ffirst, flast, have_flows, 0);
-		printf("flows          %" PRIu64 "\n", is.flows);
+		if (meta(st.ix, "flows_expired"))
+			printf("flows          %" PRIu64 " (%" PRIu64
+			       " older records expired: complete from %s)\n",
+			       is.flows, meta(st.ix, "flows_expired"),
+			       fv_format_time(meta(st.ix, "flows_from_ns"), t0,
+					      sizeof(t0)));
+		else
+			printf("flows          %" PRIu64 "\n", is.flows);
 		printf("undecodable    %" PRIu64
 		       " frames (stored, reachable by time and BPF)\n",
 		       meta(st.ix, "undecoded"));

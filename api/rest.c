@@ -362,7 +362,9 @@ enum route_id {
 	R_PACKETS,
 	R_STATUS,
 	R_METRICS,
-	R_OPENAPI
+	R_OPENAPI,
+	R_STATS_TOP,
+	R_STATS_TIMESERIES
 };
 
 static const struct route {
@@ -377,6 +379,8 @@ static const struct route {
 	{"/api/v1/status", M_GET, R_STATUS},
 	{"/metrics", M_GET, R_METRICS},
 	{"/api/v1/openapi.yaml", M_GET, R_OPENAPI},
+	{"/api/v1/stats/top", M_GET, R_STATS_TOP},
+	{"/api/v1/stats/timeseries", M_GET, R_STATS_TIMESERIES},
 };
 
 static enum MHD_Result dispatch(struct rest_req *q, const char *url)
@@ -396,6 +400,8 @@ static enum MHD_Result dispatch(struct rest_req *q, const char *url)
 			rt = &routes[i];
 			break;
 		}
+	if (!rt && strncmp(url, "/api/", 5))
+		return rest_ui(q, url); /* the web UI's files (rest_ui.c) */
 	if (!rt)
 		return rest_reply_error(q, MHD_HTTP_NOT_FOUND, "not found", -1,
 					"no such path (see "
@@ -449,6 +455,10 @@ static enum MHD_Result dispatch(struct rest_req *q, const char *url)
 		return rest_metrics(q);
 	case R_OPENAPI:
 		return rest_openapi(q);
+	case R_STATS_TOP:
+		return rest_stats_top(q);
+	case R_STATS_TIMESERIES:
+		return rest_stats_timeseries(q);
 	}
 	return MHD_NO;
 }
@@ -461,6 +471,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	struct fv_rest *srv = cls;
 	struct rest_req *q = *con_cls;
 	const char *cl;
+	int ok;
 
 	if (!q) {
 		q = calloc(1, sizeof(*q));
@@ -471,6 +482,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		q->method = method;
 		*con_cls = q;
 		atomic_fetch_add(&srv->requests, 1);
+		/* No credentials: refused before any body is read. */
+		if (rest_auth_needed(srv, url)) {
+			enum MHD_Result ret = rest_auth_check(q, &ok);
+
+			if (!ok) {
+				q->seen = 1;
+				return ret;
+			}
+		}
 		cl = MHD_lookup_connection_value(
 			c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > REST_BODY_MAX) {
@@ -580,6 +600,8 @@ enum MHD_Result rest_openapi(struct rest_req *q)
 int fv_rest_start(struct fv_rest **out, const struct fv_rest_opts *o, char *why,
 		  unsigned len)
 {
+	struct MHD_OptionItem tls[4];
+	unsigned nt = 0;
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
 			 MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
 			 MHD_USE_ERROR_LOG;
@@ -600,6 +622,10 @@ int fv_rest_start(struct fv_rest **out, const struct fv_rest_opts *o, char *why,
 	pthread_mutex_init(&r->bpf_lock, NULL);
 	pthread_mutex_init(&r->pool_lock, NULL);
 	find_openapi(r, o->openapi);
+	rest_ui_find(r, o->ui);
+	err = rest_auth_load(r, o, why, len);
+	if (err)
+		goto out_free;
 	err = fv_store_open(o->store, NULL, &r->conf);
 	if (err) {
 		snprintf(why, len, "%s: %s", o->store,
@@ -620,6 +646,23 @@ int fv_rest_start(struct fv_rest **out, const struct fv_rest_opts *o, char *why,
 	}
 	if (o->addr->sa_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	if (r->tls_cert) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			snprintf(why, len, "this libmicrohttpd has no TLS");
+			err = FV_EUSAGE;
+			goto out_index;
+		}
+		flags |= MHD_USE_TLS;
+		tls[nt].option = MHD_OPTION_HTTPS_MEM_CERT;
+		tls[nt++].ptr_value = r->tls_cert;
+		tls[nt].option = MHD_OPTION_HTTPS_MEM_KEY;
+		tls[nt++].ptr_value = r->tls_key;
+		if (r->tls_ca) {
+			tls[nt].option = MHD_OPTION_HTTPS_MEM_TRUST;
+			tls[nt++].ptr_value = r->tls_ca;
+		}
+	}
+	tls[nt].option = MHD_OPTION_END;
 	errno = 0;
 	r->d = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, r, MHD_OPTION_SOCK_ADDR,
@@ -628,7 +671,8 @@ int fv_rest_start(struct fv_rest **out, const struct fv_rest_opts *o, char *why,
 		MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)(o->timeout_s ? o->timeout_s : 60),
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, r, MHD_OPTION_END);
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, r, MHD_OPTION_ARRAY,
+		tls, MHD_OPTION_END);
 	if (!r->d) {
 		err = errno ? -errno : FV_EUSAGE;
 		snprintf(why, len, "cannot listen there: %s",
@@ -641,6 +685,7 @@ out_index:
 	if (r->own_ix)
 		fv_index_close(r->ix);
 out_free:
+	rest_auth_free(r);
 	pthread_mutex_destroy(&r->pool_lock);
 	pthread_mutex_destroy(&r->bpf_lock);
 	free(r);
@@ -694,6 +739,7 @@ void fv_rest_stop(struct fv_rest *r)
 		fv_seg_reader_close(r->pool[--r->npool]);
 	if (r->own_ix)
 		fv_index_close(r->ix);
+	rest_auth_free(r);
 	pthread_mutex_destroy(&r->pool_lock);
 	pthread_mutex_destroy(&r->bpf_lock);
 	free(r);

@@ -29,10 +29,16 @@ struct fv_rest_opts {
 	unsigned max_conns;  /* connection limit (0: 64) */
 	unsigned timeout_s;  /* idle timeout per connection (0: 60) */
 	const char *openapi; /* docs/api.yaml path (NULL: looked up) */
+	const char *ui;	     /* the web UI's built files (NULL: looked up) */
 	/* The store's index when this process has it open already (record
 	 * --listen: LMDB allows one handle per process), borrowed until
 	 * fv_rest_stop; NULL: the server opens it read-only. */
 	struct fv_index *ix;
+	/* Credentials (NULL: none): every /api/ path and /metrics then
+	 * wants "Authorization: Bearer TOKEN" and/or, with TLS, a client
+	 * certificate that tls_client_ca signed. Files are PEM. */
+	const char *token;
+	const char *tls_cert, *tls_key, *tls_client_ca;
 };
 
 /*
@@ -45,6 +51,10 @@ int fv_rest_start(struct fv_rest **out, const struct fv_rest_opts *o, char *why,
 
 /* The port it listens on (useful with port 0). */
 unsigned fv_rest_port(const struct fv_rest *r);
+
+/* The directory the web UI is served from (docs/ui.md), or NULL when it
+ * was not found; valid until fv_rest_stop. */
+const char *fv_rest_ui_dir(const struct fv_rest *r);
 
 /* Stops serving and frees r (NULL is fine). */
 void fv_rest_stop(struct fv_rest *r);

@@ -33,7 +33,11 @@ struct fv_rest {
 	struct fv_index *ix;
 	int own_ix;	    /* opened here (else the recorder's, borrowed) */
 	char openapi[4096]; /* path of docs/api.yaml, "" if none */
+	char ui[4096];	    /* the web UI's directory, "" if none */
 	pthread_mutex_t bpf_lock; /* around pcap_compile */
+	/* Credentials (rest_auth.c): NULL when not asked for. */
+	char *token;			   /* the bearer token */
+	char *tls_cert, *tls_key, *tls_ca; /* PEM, read at start */
 	/* Segment readers kept between requests (their files and mappings
 	 * stay open: a flow's download does not map and unmap segments). */
 	pthread_mutex_t pool_lock;
@@ -56,6 +60,17 @@ struct rest_req {
 };
 
 #define REST_BODY_MAX (1u << 20) /* a filter is at most 1 MiB */
+
+/* ---- credentials (rest_auth.c) ---- */
+
+/* Takes the token and reads the TLS files of o; *why says what is wrong. */
+int rest_auth_load(struct fv_rest *srv, const struct fv_rest_opts *o, char *why,
+		   unsigned len);
+void rest_auth_free(struct fv_rest *srv);
+/* Whether url needs the credentials (every /api/ path and /metrics). */
+int rest_auth_needed(const struct fv_rest *srv, const char *url);
+/* Checks q's credentials: *ok set, or a 401 queued (the return). */
+enum MHD_Result rest_auth_check(struct rest_req *q, int *ok);
 
 /* A segment reader from the server's pool, or a new one (rest.c);
  * give it back with rest_reader_put (NULL is fine). */
@@ -126,6 +141,14 @@ enum MHD_Result rest_packets(struct rest_req *q);
 enum MHD_Result rest_status(struct rest_req *q);
 enum MHD_Result rest_metrics(struct rest_req *q);
 enum MHD_Result rest_openapi(struct rest_req *q);
+enum MHD_Result rest_stats_top(struct rest_req *q); /* rest_stats.c */
+enum MHD_Result rest_stats_timeseries(struct rest_req *q);
+
+/* The web UI's files (rest_ui.c): a path outside /api/ that no route
+ * took. rest_ui_find() sets srv->ui (given, or found beside the
+ * program). */
+enum MHD_Result rest_ui(struct rest_req *q, const char *url);
+void rest_ui_find(struct fv_rest *r, const char *given);
 
 /* Parses a flow id of a path (1 .. FV_FLOW_ID_MAX). 0 or FV_EUSAGE. */
 int rest_parse_flow_id(const char *s, uint64_t *id);

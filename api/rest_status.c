@@ -134,6 +134,8 @@ static json_t *status_json(struct fv_rest *srv, const struct figures *t)
 	json_object_set_new(o, "flow_overflow", u64(meta(ix, "overflow")));
 	json_object_set_new(o, "fragments_unmatched",
 			    u64(meta(ix, "fragments_unmatched")));
+	json_object_set_new(o, "flows_expired", u64(meta(ix, "flows_expired")));
+	json_object_set_new(o, "flows_from_ns", u64(meta(ix, "flows_from_ns")));
 	json_object_set_new(o, "index_file_bytes", u64(t->is.file_bytes));
 	json_object_set_new(o, "index_used_bytes", u64(t->is.used_bytes));
 	a = json_array();

@@ -36,6 +36,10 @@ struct fv_indexer {
 	size_t nord, ordcap;
 	int err; /* sticky error from a callback that cannot return one */
 	struct fv_ingest_counters cnt;
+	/* flow retention (fv_indexer_set_retention) */
+	uint64_t flow_retention_ns, index_max_bytes;
+	uint64_t newest_ns; /* the newest packet time of a sealed block */
+	uint64_t batch_flows;
 };
 
 int fv_indexer_new(struct fv_indexer **out, struct fv_index *ix)
@@ -87,6 +91,7 @@ static int push(struct fv_indexer *x, uint8_t type, const void *a, size_t alen,
 
 static int on_record(void *arg, const struct fv_flow *f)
 {
+	((struct fv_indexer *)arg)->batch_flows++;
 	return push(arg, ITEM_FLOW, f, sizeof(*f), NULL, 0);
 }
 
@@ -105,6 +110,9 @@ void fv_indexer_on_sealed(void *arg, const struct fv_block_info *bi)
 	struct fv_indexer *x = arg;
 	int err = push(x, ITEM_BLOCK, bi, sizeof(*bi), NULL, 0);
 
+	if (bi->last_ns > x->newest_ns)
+		x->newest_ns = bi->last_ns;
+
 	if (err && !x->err)
 		x->err = err;
 }
@@ -114,6 +122,34 @@ void fv_indexer_sink(struct fv_indexer *x, struct fv_flow_sink *sink)
 	sink->record = on_record;
 	sink->places = on_places;
 	sink->arg = x;
+}
+
+void fv_indexer_set_retention(struct fv_indexer *x, uint64_t flow_retention_ns,
+			      uint64_t index_max_bytes)
+{
+	x->flow_retention_ns = flow_retention_ns;
+	x->index_max_bytes = index_max_bytes;
+}
+
+/*
+ * Flow retention, first thing in the commit's txn (a flow of this batch
+ * that an expiry would take is put again after it): the flows that ended
+ * flow_retention_ns before the newest packet stored (packet time, so an
+ * import of an old capture keeps what it imports), and the oldest while
+ * the index outgrows its share. About two buckets per 1024 flows of the
+ * batch, and at least four, so that deletion keeps pace.
+ */
+static int expire_flows(struct fv_indexer *x)
+{
+	struct fv_index_expiry e;
+	uint64_t before = 0;
+	unsigned nb = 4 + (unsigned)(x->batch_flows >> 9);
+
+	if (!x->flow_retention_ns && !x->index_max_bytes)
+		return 0;
+	if (x->flow_retention_ns && x->newest_ns > x->flow_retention_ns)
+		before = x->newest_ns - x->flow_retention_ns;
+	return fv_index_expire_flows(x->ix, before, x->index_max_bytes, nb, &e);
 }
 
 size_t fv_indexer_pending(const struct fv_indexer *x)
@@ -358,7 +394,9 @@ int fv_indexer_commit(struct fv_indexer *x, struct fv_ring **rings, unsigned n,
 	err = fv_index_begin(x->ix);
 	if (err)
 		return err;
-	err = write_items(x);
+	err = expire_flows(x);
+	if (!err)
+		err = write_items(x);
 	if (!err)
 		err = fv_index_put_u64(x->ix, "next_flow_id", next_id);
 	if (!err && c->packets)
@@ -388,6 +426,7 @@ int fv_indexer_commit(struct fv_indexer *x, struct fv_ring **rings, unsigned n,
 	if (err)
 		return err;
 	x->len = 0;
+	x->batch_flows = 0;
 	memset(&x->cnt, 0, sizeof(x->cnt));
 	return 0;
 }

@@ -45,6 +45,15 @@ void fv_indexer_sink(struct fv_indexer *x, struct fv_flow_sink *sink);
 /* The rings' on_sealed callback (arg = the indexer). */
 void fv_indexer_on_sealed(void *arg, const struct fv_block_info *bi);
 
+/*
+ * Flow retention at each commit (fv_index_expire_flows): flow records
+ * that ended flow_retention_ns before the newest packet stored go (0:
+ * kept as long as the index has room), and the oldest go while the
+ * index's live pages exceed index_max_bytes (0: no bound).
+ */
+void fv_indexer_set_retention(struct fv_indexer *x, uint64_t flow_retention_ns,
+			      uint64_t index_max_bytes);
+
 /* Bytes waiting for the next commit. */
 size_t fv_indexer_pending(const struct fv_indexer *x);
 

@@ -37,7 +37,15 @@ MSG
 if [ "${FV_DEMO_SERVE:-1}" != 0 ]; then
 	cat <<MSG
 
-Serving the REST API on http://127.0.0.1:8080 (Ctrl-C stops), e.g.:
+Serving the REST API on http://127.0.0.1:8080 (Ctrl-C stops).
+MSG
+	if [ -f "$B/ui/index.html" ]; then
+		echo "Web UI: open http://127.0.0.1:8080/ (flows, packets, dashboard; docs/ui.md)"
+	else
+		echo "(No web UI: make builds it into $B/ui when npm is there; docs/ui.md)"
+	fi
+	cat <<MSG
+The API with curl, e.g.:
   curl 'localhost:8080/api/v1/flows?sort=bytes&limit=5'
   curl -OJ 'localhost:8080/api/v1/flows/$id/pcap'
   curl localhost:8080/api/v1/status

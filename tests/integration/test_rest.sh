@@ -62,9 +62,9 @@ code() { # prints the status of a request: code URL [curl args]
 	curl -s -o "$T/body" -w '%{http_code}' "$@" "$url"
 }
 
-# Safe by default: another address than loopback needs --allow-remote.
+# Safe by default: another address than loopback needs credentials or --insecure.
 "$FV" serve -s "$S" --listen 0.0.0.0:1 2>"$T/err" && bad "0.0.0.0 accepted"
-grep -q -- --allow-remote "$T/err" && ok "a non-loopback address is refused and says --allow-remote" ||
+grep -q -- --insecure "$T/err" && ok "a non-loopback address is refused and says --insecure" ||
 	bad "non-loopback refusal: $(cat "$T/err")"
 
 # ---- /flows equals `flowvault flows` ----
