@@ -53,7 +53,9 @@ enum MHD_Result rest_reply_bytes(struct rest_req *q, unsigned status,
 	return queue(q, status, r, ctype);
 }
 
-enum MHD_Result rest_reply_json(struct rest_req *q, unsigned status, json_t *v)
+enum MHD_Result rest_reply_json_hdr(struct rest_req *q, unsigned status,
+				    json_t *v, const char *hname,
+				    const char *hval)
 {
 	char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
 	struct MHD_Response *r;
@@ -66,7 +68,14 @@ enum MHD_Result rest_reply_json(struct rest_req *q, unsigned status, json_t *v)
 	r = MHD_create_response_from_buffer(len, s, MHD_RESPMEM_MUST_FREE);
 	if (!r)
 		free(s);
+	else if (hname)
+		MHD_add_response_header(r, hname, hval);
 	return queue(q, status, r, "application/json");
+}
+
+enum MHD_Result rest_reply_json(struct rest_req *q, unsigned status, json_t *v)
+{
+	return rest_reply_json_hdr(q, status, v, NULL, NULL);
 }
 
 enum MHD_Result rest_reply_error(struct rest_req *q, unsigned status,
@@ -407,28 +416,15 @@ static enum MHD_Result dispatch(struct rest_req *q, const char *url)
 					"no such path (see "
 					"/api/v1/openapi.yaml)");
 	if (!(rt->methods & m)) {
-		struct MHD_Response *r;
-		char *s;
 		json_t *v = json_pack(
 			"{s:s, s:s}", "error", "method not allowed", "detail",
 			rt->methods & M_POST ? "this path takes GET or POST"
 					     : "this path takes GET");
 
-		s = v ? json_dumps(v, JSON_COMPACT) : NULL;
-		json_decref(v);
-		if (!s)
-			return MHD_NO;
-		r = MHD_create_response_from_buffer(strlen(s), s,
-						    MHD_RESPMEM_MUST_FREE);
-		if (!r) {
-			free(s);
-			return MHD_NO;
-		}
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW,
-					rt->methods & M_POST ? "GET, HEAD, POST"
-							     : "GET, HEAD");
-		return queue(q, MHD_HTTP_METHOD_NOT_ALLOWED, r,
-			     "application/json");
+		return rest_reply_json_hdr(
+			q, MHD_HTTP_METHOD_NOT_ALLOWED, v,
+			MHD_HTTP_HEADER_ALLOW,
+			rt->methods & M_POST ? "GET, HEAD, POST" : "GET, HEAD");
 	}
 	if (q->body_too_big)
 		return rest_reply_error(

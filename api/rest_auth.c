@@ -144,9 +144,6 @@ enum MHD_Result rest_auth_check(struct rest_req *q, int *ok)
 {
 	struct fv_rest *srv = q->srv;
 	const char *h, *want = "Bearer ";
-	struct MHD_Response *r;
-	enum MHD_Result ret;
-	char *s;
 	json_t *v;
 
 	*ok = 1;
@@ -168,21 +165,7 @@ enum MHD_Result rest_auth_check(struct rest_req *q, int *ok)
 	v = json_pack("{s:s, s:s}", "error", "unauthorized", "detail",
 		      h ? "the bearer token is wrong"
 			: "this server wants 'Authorization: Bearer TOKEN'");
-	s = v ? json_dumps(v, JSON_COMPACT) : NULL;
-	json_decref(v);
-	if (!s)
-		return MHD_NO;
-	r = MHD_create_response_from_buffer(strlen(s), s,
-					    MHD_RESPMEM_MUST_FREE);
-	if (!r) {
-		free(s);
-		return MHD_NO;
-	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-				"application/json");
-	MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-				"Bearer realm=\"flowvault\"");
-	ret = MHD_queue_response(q->c, MHD_HTTP_UNAUTHORIZED, r);
-	MHD_destroy_response(r);
-	return ret;
+	return rest_reply_json_hdr(q, MHD_HTTP_UNAUTHORIZED, v,
+				   MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+				   "Bearer realm=\"flowvault\"");
 }

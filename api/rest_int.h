@@ -85,6 +85,10 @@ enum MHD_Result rest_reply_error(struct rest_req *q, unsigned status,
 				 ...) __attribute__((format(printf, 5, 6)));
 /* Dumps v (and drops the reference) as application/json. */
 enum MHD_Result rest_reply_json(struct rest_req *q, unsigned status, json_t *v);
+/* The same with one more response header (hname NULL: none). */
+enum MHD_Result rest_reply_json_hdr(struct rest_req *q, unsigned status,
+				    json_t *v, const char *hname,
+				    const char *hval);
 /* Copies len bytes of buf. */
 enum MHD_Result rest_reply_bytes(struct rest_req *q, unsigned status,
 				 const char *ctype, const void *buf,

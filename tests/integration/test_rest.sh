@@ -16,16 +16,7 @@ PY=python3
 [ -x "$FV" ] && [ -x "$GEN" ] || { echo "no $FV or $GEN"; exit 1; }
 [ -d "$C" ] || { echo "no corpus at $C"; exit 77; }
 command -v curl >/dev/null || { echo "no curl"; exit 77; }
-T=$(mktemp -d)
-SPID=
-cleanup() {
-	[ -n "$SPID" ] && kill "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-fail=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fail=$((fail + 1)); }
+. tests/integration/lib.sh
 
 S=$T/s
 "$GEN" --flows 300 --seed 3 -q -w "$T/gen.pcap" || bad "fvgen"
@@ -34,27 +25,7 @@ S=$T/s
 	bad "import"
 
 # The server: a free loopback port, tried until one binds.
-start_server() {
-	local i port
-	for i in $(seq 1 20); do
-		port=$((20000 + RANDOM % 40000))
-		"$FV" serve -s "$S" --listen "127.0.0.1:$port" 2>"$T/serve.err" &
-		SPID=$!
-		for _ in $(seq 1 50); do
-			grep -q "on http://" "$T/serve.err" 2>/dev/null && break
-			kill -0 "$SPID" 2>/dev/null || break
-			sleep 0.1
-		done
-		if grep -q "on http://" "$T/serve.err"; then
-			U=http://127.0.0.1:$port
-			return 0
-		fi
-		wait "$SPID" 2>/dev/null
-		SPID=
-	done
-	return 1
-}
-start_server || { bad "serve did not start: $(cat "$T/serve.err")"; exit 1; }
+serve_start "$S" || { bad "serve did not start"; exit 1; }
 ok "serve listening at $U"
 
 code() { # prints the status of a request: code URL [curl args]

@@ -13,43 +13,12 @@ PY=/usr/bin/python3
 C=${FV_CORPUS:-../shared/corpus}
 [ -x "$FV" ] || { echo "no $FV (make)"; exit 1; }
 command -v openssl >/dev/null || { echo "openssl missing (make deps)"; exit 77; }
-T=$(mktemp -d)
-SPID=
-cleanup() {
-	[ -n "$SPID" ] && kill "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-fail=0
-ok() { echo "ok   $*"; }
-bad() {
-	echo "FAIL $*"
-	fail=1
-}
+. tests/integration/lib.sh
 
 "$FV" import -q -r "$C/http/bro.org.pcap" -s "$T/s" --max-disk 256M || exit 1
 FID=$("$FV" flows -s "$T/s" --format csv --filter tcp --limit 1 | tail -n 1 | cut -d, -f1)
 "$FV" extract -s "$T/s" --flow "$FID" -w "$T/want.pcap" || exit 1
 
-start() { # scheme serve-args... -> U
-	: >"$T/serve.err"
-	"$FV" serve -s "$T/s" --listen 127.0.0.1:0 "${@:2}" 2>"$T/serve.err" &
-	SPID=$!
-	U=
-	for _ in $(seq 100); do
-		U=$(grep -o "$1://127\.0\.0\.1:[0-9]*" "$T/serve.err" | head -n 1)
-		[ -n "$U" ] && return 0
-		kill -0 "$SPID" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "serve did not start: $(cat "$T/serve.err")"
-	return 1
-}
-stop() {
-	kill "$SPID" 2>/dev/null
-	wait "$SPID" 2>/dev/null
-	SPID=
-}
 # Every path of the served api.yaml, {id} made a real flow id; GET each
 # with curl args; prints "code path" lines.
 walk() { # curl-args...
@@ -69,7 +38,7 @@ EOF
 openssl rand -hex 32 >"$T/token"
 chmod 600 "$T/token"
 TOK=$(cat "$T/token")
-start http --auth-token-file "$T/token" || exit 1
+serve_start "$T/s" --auth-token-file "$T/token" || exit 1
 # The yaml itself is a route that needs the token: fetch it with it.
 walk -H "Authorization: Bearer $TOK" >"$T/with"
 n=$(wc -l <"$T/with")
@@ -90,12 +59,12 @@ while read -r p; do
 		bad "token: $p without it $c0, wrong $c1, Basic $c2"
 	fi
 done <"$T/paths.keep"
-[ $fail = 0 ] && ok "token: every route without it, with a wrong one or as Basic: 401 with WWW-Authenticate and a JSON error"
+[ $fail -eq 0 ] && ok "token: every route without it, with a wrong one or as Basic: 401 with WWW-Authenticate and a JSON error"
 c=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{"bpf":"tcp"}' "$U/api/v1/packets")
 [ "$c" = 401 ] && ok "token: a POST without it is refused before its body is read: 401" || bad "POST without token: $c"
 curl -s -H "Authorization: Bearer $TOK" -o "$T/got.pcap" "$U/api/v1/flows/$FID/pcap"
 cmp -s "$T/got.pcap" "$T/want.pcap" && ok "token: flow $FID's pcap equals extract's" || bad "token: flow pcap differs"
-stop
+serve_stop
 printf 'short\n' >"$T/short"
 "$FV" serve -s "$T/s" --listen 127.0.0.1:0 --auth-token-file "$T/short" 2>"$T/err" && bad "a short token accepted"
 grep -q "16 at least" "$T/err" && ok "a token under 16 characters is refused: $(cat "$T/err")" || bad "short token: $(cat "$T/err")"
@@ -111,7 +80,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=test CA" -keyout ca
 	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=stranger" -keyout other.key -out other.pem 2>/dev/null ||
 	{ bad "openssl could not make the certificates"; exit 1; }
 cd - >/dev/null || exit 1
-start https --tls-cert "$T/srv.pem" --tls-key "$T/srv.key" --tls-client-ca "$T/ca.pem" || exit 1
+serve_start "$T/s" --tls-cert "$T/srv.pem" --tls-key "$T/srv.key" --tls-client-ca "$T/ca.pem" || exit 1
 walk --cacert "$T/ca.pem" --cert "$T/cli.pem" --key "$T/cli.key" >"$T/with"
 n=$(wc -l <"$T/with")
 if [ "$n" -ge 6 ] && ! grep -Eq "^(401|000) " "$T/with"; then
@@ -131,7 +100,7 @@ curl -s --cacert "$T/ca.pem" --cert "$T/cli.pem" --key "$T/cli.key" -o "$T/got.p
 cmp -s "$T/got.pcap" "$T/want.pcap" && ok "TLS: flow $FID's pcap over HTTPS equals extract's" || bad "TLS: flow pcap differs"
 c=$(curl -s -o /dev/null -w '%{http_code}' "http://${U#https://}/api/v1/status")
 [ "$c" != 200 ] && ok "TLS: plain HTTP on the port gets no answer ($c)" || bad "TLS: plain HTTP answered 200"
-stop
+serve_stop
 
 # ---- where it may listen ----
 "$FV" serve -s "$T/s" --listen 0.0.0.0:0 2>"$T/err" && bad "0.0.0.0 without credentials accepted"

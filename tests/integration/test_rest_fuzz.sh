@@ -14,26 +14,12 @@ FV=$B/flowvault
 PY=/usr/bin/python3
 C=${FV_CORPUS:-../shared/corpus}
 [ -x "$FV" ] || { echo "no $FV (make)"; exit 1; }
-T=$(mktemp -d)
-SPID=
-cleanup() {
-	[ -n "$SPID" ] && kill "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
+. tests/integration/lib.sh
 
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1
 "$FV" import -q -r "$C/http/bro.org.pcap" -r "$C/dns/dns-edns-ecs.pcap" \
 	-r "$C/communityid/ipv6.pcap" -s "$T/s" --max-disk 512M || exit 1
-"$FV" serve -s "$T/s" --listen 127.0.0.1:0 2>"$T/serve.err" &
-SPID=$!
-U=
-for _ in $(seq 100); do
-	U=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$T/serve.err" | head -n 1)
-	[ -n "$U" ] && break
-	sleep 0.1
-done
-[ -n "$U" ] || { echo "serve did not start: $(cat "$T/serve.err")"; exit 1; }
+serve_start "$T/s" || exit 1
 echo "server ($FV) at $U"
 
 $PY - "$U" "${FV_FUZZ_REQUESTS:-3000}" <<'EOF'
@@ -175,9 +161,7 @@ print("server alive and answering after them:", alive)
 sys.exit(1 if bad or not alive else 0)
 EOF
 rc=$?
-kill "$SPID" 2>/dev/null
-wait "$SPID" 2>/dev/null
-SPID=
+serve_stop
 if grep -Eq "ERROR: AddressSanitizer|runtime error:|LeakSanitizer" "$T/serve.err"; then
 	echo "FAIL: sanitizer report in the server's stderr:"
 	grep -E -A20 "ERROR: AddressSanitizer|runtime error:" "$T/serve.err" | head -40

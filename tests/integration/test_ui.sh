@@ -24,47 +24,16 @@ command -v curl >/dev/null && command -v tshark >/dev/null || { echo "skip: no c
 [ -f "$B/ui/index.html" ] || { echo "no $B/ui/index.html: make builds the UI when npm is there"; exit 1; }
 [ -f ui/node_modules/playwright-core/package.json ] || { echo "no ui/node_modules/playwright-core: make runs npm ci in ui/"; exit 1; }
 
-T=$(mktemp -d)
-SPID=
-cleanup() {
-	[ -n "$SPID" ] && kill "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-fail=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fail=$((fail + 1)); }
+. tests/integration/lib.sh
 
 S=$T/s
 "$GEN" --flows 300 --seed 3 -q -w "$T/gen.pcap" || bad "fvgen"
 "$FV" import -q -r "$C/http/bro.org.pcap" -r "$C/dns/dns-edns-ecs.pcap" \
 	-r "$T/gen.pcap" -s "$S" --max-disk 1G || bad "import"
 
-# serve on a free loopback port (tried until one binds); args go to serve.
-start_server() {
-	local i port
-	for i in $(seq 1 20); do
-		port=$((20000 + RANDOM % 40000))
-		"$FV" serve -s "$S" --listen "127.0.0.1:$port" "$@" 2>"$T/serve.err" &
-		SPID=$!
-		for _ in $(seq 1 50); do
-			grep -q "on http://" "$T/serve.err" 2>/dev/null && break
-			kill -0 "$SPID" 2>/dev/null || break
-			sleep 0.1
-		done
-		if grep -q "on http://" "$T/serve.err"; then
-			U=http://127.0.0.1:$port
-			return 0
-		fi
-		wait "$SPID" 2>/dev/null
-		SPID=
-	done
-	return 1
-}
+# serve_stop, and no sanitizer report in the server's stderr.
 stop_server() {
-	kill "$SPID" 2>/dev/null
-	wait "$SPID" 2>/dev/null
-	SPID=
+	serve_stop
 	if grep -Eq "ERROR: AddressSanitizer|runtime error:|LeakSanitizer" "$T/serve.err"; then
 		bad "sanitizer report in the server's stderr:"
 		grep -E -A20 "ERROR: AddressSanitizer|runtime error:|LeakSanitizer" "$T/serve.err" | head -40
@@ -81,7 +50,7 @@ code() { # code URL [curl args]: the status
 }
 
 # ---- the files, found beside the program ----
-start_server || { bad "serve did not start: $(cat "$T/serve.err")"; exit 1; }
+serve_start "$S" || { bad "serve did not start"; exit 1; }
 ok "serve listening at $U"
 grep -q "web UI at / (files from .*$B/ui)" "$T/serve.err" &&
 	ok "serve found the UI beside the program: $(grep 'web UI' "$T/serve.err")" ||
@@ -133,7 +102,7 @@ cp -r "$B/ui" "$T/ui2"
 echo '<!doctype html><title>other</title>' >"$T/ui2/index.html"
 ln -s /etc/passwd "$T/ui2/passwd.txt"
 ln -s /etc/passwd "$T/ui2/assets/passwd.js"
-start_server --ui "$T/ui2" || { bad "serve --ui did not start: $(cat "$T/serve.err")"; exit 1; }
+serve_start "$S" --ui "$T/ui2" || { bad "serve --ui did not start"; exit 1; }
 c=$(code "$U/")
 [ "$c" = 200 ] && grep -q other "$T/body" && ok "serve --ui DIR serves DIR" || bad "--ui: $c"
 for p in /passwd.txt /assets/passwd.js; do
@@ -146,7 +115,7 @@ rc=$?
 [ $rc = 2 ] && grep -q 'no index.html' "$T/err" && ok "--ui without index.html: exit 2, says why" || bad "--ui nosuch: rc=$rc $(cat "$T/err")"
 
 # ---- the pages, in Chromium ----
-start_server || { bad "serve did not start: $(cat "$T/serve.err")"; exit 1; }
+serve_start "$S" || { bad "serve did not start"; exit 1; }
 stats=0
 if [ "$(code "$U/api/v1/stats/timeseries")" = 200 ] && [ "$(code "$U/api/v1/stats/top")" = 200 ]; then
 	stats=1
