@@ -154,6 +154,17 @@ static int read_token(const char *cmd, const char *path, char *tok, size_t len)
 	n = strlen(tok);
 	while (n && strchr(" \t\r\n", tok[n - 1]))
 		tok[--n] = 0;
+	for (p = tok; *p; p++)
+		if (*p <= ' ' || *p > '~' || strchr("\";,\\", *p)) {
+			fv_cli_err(
+				cmd,
+				"--auth-token-file %s: the token holds a "
+				"space, a control character or one of \";,\\ "
+				"(it also goes into a cookie: use e.g. "
+				"openssl rand -hex 32)",
+				path);
+			return FV_EXIT_USAGE;
+		}
 	if (n < 16) {
 		fv_cli_err(cmd,
 			   "--auth-token-file %s: the token is %zu characters, "

@@ -5,7 +5,9 @@
  * (--tls-client-ca, as Stenographer does).
  *
  * Every /api/ path and /metrics needs the credentials configured; other
- * paths (the web UI's static files) hold no data and do not. A refusal
+ * paths (the web UI's static files) hold no data and do not. The token
+ * comes as "Authorization: Bearer T" or, from the web UI, as the cookie
+ * fv_token=T (which the browser also sends with a download). A refusal
  * is a 401 with a JSON error and, for the token, a WWW-Authenticate
  * header. The token is compared in constant time.
  */
@@ -143,7 +145,7 @@ int rest_auth_needed(const struct fv_rest *srv, const char *url)
 enum MHD_Result rest_auth_check(struct rest_req *q, int *ok)
 {
 	struct fv_rest *srv = q->srv;
-	const char *h, *want = "Bearer ";
+	const char *h, *c, *want = "Bearer ";
 	json_t *v;
 
 	*ok = 1;
@@ -160,6 +162,11 @@ enum MHD_Result rest_auth_check(struct rest_req *q, int *ok)
 					MHD_HTTP_HEADER_AUTHORIZATION);
 	if (h && !strncmp(h, want, strlen(want)) &&
 	    same(h + strlen(want), strlen(h + strlen(want)), srv->token))
+		return MHD_YES;
+	/* The web UI's way: the browser sends the cookie with every
+	 * request, downloads by link too. */
+	c = MHD_lookup_connection_value(q->c, MHD_COOKIE_KIND, "fv_token");
+	if (c && same(c, strlen(c), srv->token))
 		return MHD_YES;
 	*ok = 0;
 	v = json_pack("{s:s, s:s}", "error", "unauthorized", "detail",

@@ -126,6 +126,13 @@ fi
 timeout 300 node tests/integration/ui_check.mjs "$U" "$FV" "$S" "$T" "$CHROME" "$stats" || fail=$((fail + 1))
 stop_server
 
+# ---- a server that wants a token: the page asks for it ----
+openssl rand -hex 24 >"$T/token"
+chmod 600 "$T/token"
+serve_start "$S" --auth-token-file "$T/token" || { bad "serve with a token did not start"; exit 1; }
+timeout 120 node tests/integration/ui_token.mjs "$U" "$(cat "$T/token")" "$FV" "$S" "$T" "$CHROME" || fail=$((fail + 1))
+stop_server
+
 echo
 [ $fail = 0 ] && echo "all UI checks passed" || echo "$fail UI check(s) failed"
 [ $fail = 0 ]

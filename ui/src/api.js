@@ -46,9 +46,36 @@ export function parseJson(text) {
   return JSON.parse(text.replace(/("[a-z_]*_ns"\s*:\s*)(\d{16,})/g, '$1"$2"'));
 }
 
+// A server started with --auth-token-file answers 401: the token is asked
+// for once and kept in the cookie fv_token (SameSite=Strict, this tab's
+// session), which the browser sends with every request of the page,
+// downloads by link included. Resolves true when a token was given.
+let asking = null;
+export function askToken() {
+  if (!asking) {
+    asking = Promise.resolve().then(() => {
+      const t = window.prompt('This flowvault API wants its access token (the first line of the --auth-token-file):');
+      asking = null;
+      if (!t) return false;
+      const secure = location.protocol === 'https:' ? '; Secure' : '';
+      document.cookie = `fv_token=${t.trim()}; path=/; SameSite=Strict${secure}`;
+      return true;
+    });
+  }
+  return asking;
+}
+
+// fetch, asking for the token when the server wants it (again when the
+// one given was wrong, three times at most; a cancelled prompt ends it).
+async function authFetch(url, opts) {
+  let r = await fetch(url, opts);
+  for (let i = 0; i < 3 && r.status === 401 && (await askToken()); i++) r = await fetch(url, opts);
+  return r;
+}
+
 // GET a JSON answer; throws ApiError on a non-2xx answer.
 export async function getJson(path, params, signal) {
-  const r = await fetch(apiPath(path, params), {
+  const r = await authFetch(apiPath(path, params), {
     headers: { Accept: 'application/json' },
     signal,
   });
@@ -59,7 +86,7 @@ export async function getJson(path, params, signal) {
 // Whether a route exists on this server (a 404 "not found" means no).
 export async function hasRoute(path, params) {
   try {
-    const r = await fetch(apiPath(path, params), { headers: { Accept: 'application/json' } });
+    const r = await authFetch(apiPath(path, params), { headers: { Accept: 'application/json' } });
     return r.status !== 404;
   } catch {
     return false;
@@ -72,7 +99,7 @@ export async function hasRoute(path, params) {
 // dropped connection and reads no further.
 export async function checkDownload(path) {
   const ac = new AbortController();
-  const r = await fetch(path, { signal: ac.signal });
+  const r = await authFetch(path, { signal: ac.signal });
   if (!r.ok) throw await errorOf(r);
   ac.abort();
 }
