@@ -85,22 +85,42 @@ static void progress(struct import *im, struct fv_capfile *cf, uint64_t t0,
 	fputs(final ? "\n" : "\033[K", stderr);
 }
 
-static int import_file(struct import *im, const char *path)
-{
+/* A capture file opened before its turn; its error is told at its turn. */
+struct input {
+	struct fv_capfile *cf; /* NULL if the open failed */
+	int err;
 	char errbuf[512];
-	struct fv_capfile *cf;
+};
+
+static void input_open(struct input *in, const char *path)
+{
+	in->err = fv_capfile_open(&in->cf, path, in->errbuf);
+	if (in->err) {
+		in->cf = NULL;
+		return;
+	}
+	/* libpcap runs on a thread of its own, ahead of the worker (on
+	 * failure it runs here, as the same reads in the same order). */
+	fv_capfile_readahead(in->cf);
+}
+
+/* Stores every frame of in, opened from path; closes it. */
+static int import_file(struct import *im, const char *path, struct input *in)
+{
+	char *errbuf = in->errbuf;
+	struct fv_capfile *cf = in->cf;
 	struct fv_capfile_pkt p;
 	int err, rc, tty = !im->quiet && isatty(2);
 	uint64_t t0 = fv_now_mono_ns(), last_prog = 0;
 	int map[FV_MAX_IFACES];
 
+	in->cf = NULL;
+	if (!cf) {
+		fv_cli_err("import", "%s: %s", path, errbuf);
+		return in->err;
+	}
 	for (int i = 0; i < FV_MAX_IFACES; i++)
 		map[i] = -1;
-	err = fv_capfile_open(&cf, path, errbuf);
-	if (err) {
-		fv_cli_err("import", "%s: %s", path, errbuf);
-		return err;
-	}
 	while ((rc = fv_capfile_next(cf, &p, errbuf)) == 1) {
 		int iface;
 
@@ -175,6 +195,7 @@ int fv_cli_import(int argc, char **argv)
 	unsigned nfiles = 0;
 	uint64_t max_disk = 0;
 	struct import im = {0};
+	struct input in = {0};
 	struct fv_flow_stats st;
 	struct fv_index_stats ist;
 	char b1[32], b2[32];
@@ -226,10 +247,15 @@ int fv_cli_import(int argc, char **argv)
 		usage(stderr);
 		return FV_EXIT_USAGE;
 	}
+	/* The first file is read ahead while the store is opened (and, when
+	 * new, created and synced). */
+	input_open(&in, files[0]);
 	err = fv_cli_writer_open("import", &im.sh, store, max_disk, 1, &im.ifs,
 				 &lockfd);
-	if (err)
+	if (err) {
+		fv_capfile_close(in.cf);
 		return err == FV_EUSAGE ? FV_EXIT_USAGE : FV_EXIT_ERROR;
+	}
 	err = fv_worker_open(&im.w, &im.sh, 0);
 	if (err) {
 		fv_cli_err("import", "opening segments: %s", fv_strerror(err));
@@ -237,7 +263,9 @@ int fv_cli_import(int argc, char **argv)
 	}
 	im.w_open = 1;
 	for (unsigned i = 0; i < nfiles && !fv_cli_stop; i++) {
-		err = import_file(&im, files[i]);
+		if (i)
+			input_open(&in, files[i]);
+		err = import_file(&im, files[i], &in);
 		if (err == FV_ETRUNC || err == FV_EFORMAT) {
 			failed_files++;
 			err = 0;
@@ -288,6 +316,7 @@ int fv_cli_import(int argc, char **argv)
 	}
 	rc = failed_files ? FV_EXIT_ERROR : FV_EXIT_OK;
 out:
+	fv_capfile_close(in.cf); /* the first file, if never reached */
 	if (im.w_open) {
 		int e = fv_ring_close(im.w.ring);
 

@@ -11,13 +11,25 @@
  * FV_CAPFILE_READ_CHUNK stdio buffer (libpcap reads each record with two
  * fread() calls; the big buffer makes that one read(2) per MiB).
  *
+ * Read-ahead (fv_capfile_readahead, classic pcap only): a thread runs
+ * libpcap and copies the packets into RA_BATCHES batches in one region;
+ * the n-th batch of the file goes to slot n % RA_BATCHES. The thread
+ * fills free slots and publishes them (ra.filled); the caller reads slot
+ * ra.taken and gives it back when it asks for the packet after the
+ * batch's last (ra.taken + 1), so a packet's bytes stay put until the
+ * next call. The end of the file or an error rides in the last batch,
+ * after its packets. Batches change hands under a lock, packets do not.
+ *
  * Classic pcap layout (draft-ietf-opsawg-pcap, "File Header"): magic,
  * version, two reserved words, snap length, then LinkType in the low 16
  * bits of the last word, all in the byte order the magic shows.
  */
 #include <errno.h>
 #include <pcap/pcap.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -33,6 +45,39 @@
 #define CF_MAGIC_USEC	   0xA1B2C3D4u
 #define CF_MAGIC_NSEC	   0xA1B23C4Du
 #define CF_MAGIC_KUZNETZOV 0xA1B2CD34u /* libpcap's "patched" format */
+
+#define RA_BATCHES 8
+#define RA_SLOT	   (256u << 10) /* bytes per batch: packet table, frames */
+#define RA_PKTS	   1024		/* packets per batch at most */
+#define RA_HANDOFF (64u << 10)	/* frame bytes after which it is handed */
+
+struct ra_batch {
+	struct fv_capfile_pkt *pkts;
+	uint8_t *data; /* frames */
+	uint32_t cap;  /* bytes at data */
+	uint32_t n;    /* packets */
+	/* 1: more batches follow; else what fv_capfile_next() returns after
+	 * the last packet: 0 (end of file) or an error, with errbuf */
+	int end;
+	uint64_t offset; /* file offset after its last packet */
+	uint8_t *big;	 /* a frame larger than cap (malloc'd, reused) */
+	size_t big_cap;
+	char errbuf[256];
+};
+
+struct cf_readahead {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t filled_cond, free_cond;
+	uint8_t *mem; /* RA_BATCHES * RA_SLOT (fv_big_alloc) */
+	struct ra_batch b[RA_BATCHES];
+	uint64_t filled; /* batches published (under lock) */
+	uint64_t taken;	 /* the batch the caller reads (under lock) */
+	int stop;	 /* the caller closes: the thread ends (under lock) */
+	int have;	 /* the caller holds batch taken (caller only) */
+	uint32_t pos;	 /* its next packet (caller only) */
+	uint64_t offset; /* its offset (caller only) */
+};
 
 /* Replays the bytes read for detection, then reads the fd. */
 struct cf_cookie {
@@ -52,6 +97,7 @@ struct fv_capfile {
 	uint64_t size;
 	char *iobuf;		  /* stdio buffer of libpcap's FILE */
 	struct cf_cookie *cookie; /* freed after pcap_close */
+	struct cf_readahead *ra;  /* NULL: read on the caller's thread */
 };
 
 static ssize_t cf_cookie_read(void *c, char *buf, size_t len)
@@ -140,7 +186,8 @@ static int cf_open_pcap(struct fv_capfile *cf, int fd, const uint8_t *head,
 	FILE *f;
 	int err;
 
-	cf->iobuf = malloc(FV_CAPFILE_READ_CHUNK);
+	/* Huge pages where allowed: read() fills all of it at once. */
+	cf->iobuf = fv_big_alloc(FV_CAPFILE_READ_CHUNK);
 	if (!cf->iobuf) {
 		err = -ENOMEM;
 		goto out_close_fd;
@@ -169,6 +216,10 @@ static int cf_open_pcap(struct fv_capfile *cf, int fd, const uint8_t *head,
 		goto out_close_fd;
 	}
 	setvbuf(f, cf->iobuf, _IOFBF, FV_CAPFILE_READ_CHUNK);
+	/* One thread at a time reads the FILE (the caller's, or the
+	 * read-ahead thread's): no lock per fread(), which in a process
+	 * with threads is a locked instruction twice a packet. */
+	__fsetlocking(f, FSETLOCKING_BYCALLER);
 	cf->pcap = pcap_fopen_offline_with_tstamp_precision(
 		f, PCAP_TSTAMP_PRECISION_NANO, pbuf);
 	if (!cf->pcap) {
@@ -279,7 +330,7 @@ out_free:
 	free(cf);
 	return err;
 out_free_pcap:
-	free(cf->iobuf);
+	fv_big_free(cf->iobuf, FV_CAPFILE_READ_CHUNK);
 	free(cf->cookie);
 	free(cf);
 	return err;
@@ -308,15 +359,25 @@ static uint64_t cf_pcap_ts(const struct fv_capfile *cf,
 	return sec * FV_NSEC_PER_SEC + frac;
 }
 
-int fv_capfile_next(struct fv_capfile *cf, struct fv_capfile_pkt *pkt,
-		    char *errbuf)
+/* Bytes consumed by whichever thread reads the file. */
+static uint64_t cf_file_offset(const struct fv_capfile *cf)
+{
+	off_t off;
+
+	if (cf->ng)
+		return fv_pcapng_offset(cf->ng);
+	off = ftello(pcap_file(cf->pcap));
+	return off < 0 ? 0 : (uint64_t)off;
+}
+
+/* The next packet from libpcap, on whichever thread reads the file. */
+static int cf_pcap_next(struct fv_capfile *cf, struct fv_capfile_pkt *pkt,
+			char *errbuf)
 {
 	struct pcap_pkthdr *h;
 	const u_char *data;
 	int ret;
 
-	if (cf->ng)
-		return fv_pcapng_next(cf->ng, pkt, errbuf);
 	ret = pcap_next_ex(cf->pcap, &h, &data);
 	if (ret == 1) {
 		pkt->ts_ns = cf_pcap_ts(cf, h);
@@ -331,6 +392,190 @@ int fv_capfile_next(struct fv_capfile *cf, struct fv_capfile_pkt *pkt,
 		return 0;
 	snprintf(errbuf, 256, "%s", pcap_geterr(cf->pcap));
 	return cf_pcap_err(errbuf);
+}
+
+/* Fills batch b with the next packets, copied out of libpcap's buffer. */
+static void ra_fill(struct fv_capfile *cf, struct ra_batch *b)
+{
+	uint32_t used = 0;
+
+	b->n = 0;
+	b->end = 1;
+	while (b->n < RA_PKTS && used < RA_HANDOFF) {
+		struct fv_capfile_pkt *p = &b->pkts[b->n];
+		uint8_t *dst;
+		int ret = cf_pcap_next(cf, p, b->errbuf);
+
+		if (ret != 1) {
+			b->end = ret;
+			break;
+		}
+		b->n++;
+		if (p->caplen <= b->cap - used) {
+			dst = b->data + used;
+			used += (p->caplen + 7) & ~7u;
+		} else {
+			/* Only for link types whose frames may exceed the
+			 * slot (a few, by libpcap's limits); one per batch. */
+			if (p->caplen > b->big_cap) {
+				uint8_t *m = realloc(b->big, p->caplen);
+
+				if (!m) {
+					b->n--;
+					b->end = -ENOMEM;
+					snprintf(b->errbuf, sizeof(b->errbuf),
+						 "out of memory");
+					break;
+				}
+				b->big = m;
+				b->big_cap = p->caplen;
+			}
+			dst = b->big;
+			used = RA_HANDOFF; /* hand over after this one */
+		}
+		memcpy(dst, p->data, p->caplen);
+		p->data = dst;
+	}
+	b->offset = cf_file_offset(cf);
+}
+
+/* The read-ahead thread: fills free slots until the end of the file, an
+ * error, or the caller's close. */
+static void *ra_main(void *arg)
+{
+	struct fv_capfile *cf = arg;
+	struct cf_readahead *ra = cf->ra;
+	uint64_t n = 0;
+	int end = 1;
+
+	while (end == 1) {
+		struct ra_batch *b = &ra->b[n % RA_BATCHES];
+		int stop;
+
+		pthread_mutex_lock(&ra->lock);
+		while (n - ra->taken >= RA_BATCHES && !ra->stop)
+			pthread_cond_wait(&ra->free_cond, &ra->lock);
+		stop = ra->stop;
+		pthread_mutex_unlock(&ra->lock);
+		if (stop)
+			break;
+		ra_fill(cf, b);
+		end = b->end;
+		pthread_mutex_lock(&ra->lock);
+		ra->filled = ++n;
+		pthread_cond_signal(&ra->filled_cond);
+		pthread_mutex_unlock(&ra->lock);
+	}
+	return NULL;
+}
+
+/* fv_capfile_next() with read-ahead: packets of the batch held, then the
+ * next batch (the held one given back first). */
+static int ra_next(struct cf_readahead *ra, struct fv_capfile_pkt *pkt,
+		   char *errbuf)
+{
+	for (;;) {
+		struct ra_batch *b = &ra->b[ra->taken % RA_BATCHES];
+
+		if (ra->have) {
+			if (ra->pos < b->n) {
+				*pkt = b->pkts[ra->pos++];
+				return 1;
+			}
+			if (b->end != 1) {
+				if (b->end < 0)
+					snprintf(errbuf, 256, "%s", b->errbuf);
+				return b->end;
+			}
+		}
+		pthread_mutex_lock(&ra->lock);
+		if (ra->have) {
+			ra->taken++;
+			pthread_cond_signal(&ra->free_cond);
+		}
+		while (ra->filled <= ra->taken)
+			pthread_cond_wait(&ra->filled_cond, &ra->lock);
+		pthread_mutex_unlock(&ra->lock);
+		ra->have = 1;
+		ra->pos = 0;
+		ra->offset = ra->b[ra->taken % RA_BATCHES].offset;
+	}
+}
+
+static void ra_free(struct cf_readahead *ra)
+{
+	for (unsigned i = 0; i < RA_BATCHES; i++)
+		free(ra->b[i].big);
+	fv_big_free(ra->mem, (size_t)RA_BATCHES * RA_SLOT);
+	pthread_cond_destroy(&ra->filled_cond);
+	pthread_cond_destroy(&ra->free_cond);
+	pthread_mutex_destroy(&ra->lock);
+	free(ra);
+}
+
+/* Ends the read-ahead thread (at the end of the file, or stopped
+ * wherever it is) and frees its batches. */
+static void ra_stop(struct fv_capfile *cf)
+{
+	struct cf_readahead *ra = cf->ra;
+
+	pthread_mutex_lock(&ra->lock);
+	ra->stop = 1;
+	pthread_cond_signal(&ra->free_cond);
+	pthread_mutex_unlock(&ra->lock);
+	pthread_join(ra->thread, NULL);
+	ra_free(ra);
+	cf->ra = NULL;
+}
+
+int fv_capfile_readahead(struct fv_capfile *cf)
+{
+	const size_t table = RA_PKTS * sizeof(struct fv_capfile_pkt);
+	struct cf_readahead *ra;
+	sigset_t all, old;
+	int err;
+
+	if (!cf->pcap || cf->ra)
+		return 0;
+	ra = calloc(1, sizeof(*ra));
+	if (!ra)
+		return -ENOMEM;
+	pthread_mutex_init(&ra->lock, NULL);
+	pthread_cond_init(&ra->filled_cond, NULL);
+	pthread_cond_init(&ra->free_cond, NULL);
+	ra->mem = fv_big_alloc((size_t)RA_BATCHES * RA_SLOT);
+	if (!ra->mem) {
+		ra_free(ra);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < RA_BATCHES; i++) {
+		struct ra_batch *b = &ra->b[i];
+
+		b->pkts = (struct fv_capfile_pkt *)(ra->mem + i * RA_SLOT);
+		b->data = ra->mem + i * RA_SLOT + table;
+		b->cap = (uint32_t)(RA_SLOT - table);
+	}
+	cf->ra = ra;
+	/* Signals go to the caller's threads, never to the reader. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = -pthread_create(&ra->thread, NULL, ra_main, cf);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		cf->ra = NULL;
+		ra_free(ra);
+	}
+	return err;
+}
+
+int fv_capfile_next(struct fv_capfile *cf, struct fv_capfile_pkt *pkt,
+		    char *errbuf)
+{
+	if (cf->ra)
+		return ra_next(cf->ra, pkt, errbuf);
+	if (cf->ng)
+		return fv_pcapng_next(cf->ng, pkt, errbuf);
+	return cf_pcap_next(cf, pkt, errbuf);
 }
 
 unsigned fv_capfile_niface(const struct fv_capfile *cf)
@@ -353,12 +598,7 @@ const char *fv_capfile_format(const struct fv_capfile *cf)
 
 uint64_t fv_capfile_offset(const struct fv_capfile *cf)
 {
-	off_t off;
-
-	if (cf->ng)
-		return fv_pcapng_offset(cf->ng);
-	off = ftello(pcap_file(cf->pcap));
-	return off < 0 ? 0 : (uint64_t)off;
+	return cf->ra ? cf->ra->offset : cf_file_offset(cf);
 }
 
 uint64_t fv_capfile_size(const struct fv_capfile *cf)
@@ -370,10 +610,12 @@ void fv_capfile_close(struct fv_capfile *cf)
 {
 	if (!cf)
 		return;
+	if (cf->ra)
+		ra_stop(cf);
 	if (cf->pcap)
 		pcap_close(cf->pcap); /* closes the FILE, then the fd */
 	fv_pcapng_close(cf->ng);
-	free(cf->iobuf);
+	fv_big_free(cf->iobuf, FV_CAPFILE_READ_CHUNK);
 	free(cf->cookie);
 	free(cf);
 }

@@ -53,12 +53,27 @@ int fv_capfile_open(struct fv_capfile **out, const char *path, char *errbuf);
 int fv_capfile_next(struct fv_capfile *cf, struct fv_capfile_pkt *pkt,
 		    char *errbuf);
 
+/*
+ * Starts reading ahead: a thread of the reader's own runs libpcap over
+ * the file and queues the packets in batches (a few hundred KiB in all),
+ * so that fv_capfile_next() hands out packets read while the caller was
+ * busy with the ones before. Packets, their order, the errors and where
+ * they occur are the same as without it; a packet's data then stays
+ * valid until the next call, as before. Call it once, right after
+ * fv_capfile_open() and before any fv_capfile_next(); the file is then
+ * used by one thread, the caller's (apart from the reader's own).
+ * pcapng input is read on the caller's thread as before (returns 0).
+ * Returns 0 or -errno (reading then goes on without it).
+ */
+int fv_capfile_readahead(struct fv_capfile *cf);
+
 unsigned fv_capfile_niface(const struct fv_capfile *cf);
 const struct fv_capfile_iface *fv_capfile_iface(const struct fv_capfile *cf,
 						unsigned i);
 /* "pcap/usec", "pcap/nsec" or "pcapng". */
 const char *fv_capfile_format(const struct fv_capfile *cf);
-/* Bytes of the file consumed so far, and its size (0 if unknown). */
+/* Bytes of the file consumed so far (with read-ahead: up to the batch
+ * of the last packet returned), and its size (0 if unknown). */
 uint64_t fv_capfile_offset(const struct fv_capfile *cf);
 uint64_t fv_capfile_size(const struct fv_capfile *cf);
 void fv_capfile_close(struct fv_capfile *cf);

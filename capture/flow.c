@@ -1,12 +1,16 @@
 /*
  * flow.c - the per-worker flow table (see flow.h for the semantics).
  *
- * Layout: a fixed pool of entries and an open-addressing slot array of
- * twice the pool size holding entry numbers (linear probing, deletion by
- * backward shift, so no tombstones). Each entry sits on one of three LRU
- * lists by expiry class - TCP, other protocols, closing (FIN both ways or
- * RST seen) - ordered by last packet time, so idle expiry only looks at
- * list heads. Nothing here allocates after fv_flow_table_new().
+ * Layout: a fixed pool of entries and an open-addressing slot array
+ * holding entry numbers (linear probing, deletion by backward shift, so
+ * no tombstones). The slot array is allocated at twice the pool size, but
+ * only its first nslots are in use: from SLOTS_MIN, doubled (every flow
+ * put back) whenever more than half would be taken, so a table with few
+ * flows keeps its slots in a few cache lines instead of one line per
+ * flow. Each entry sits on one of three LRU lists by expiry class - TCP,
+ * other protocols, closing (FIN both ways or RST seen) - ordered by last
+ * packet time, so idle expiry only looks at list heads. Nothing here
+ * allocates after fv_flow_table_new().
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -51,6 +55,7 @@ struct frag_slot {
 };
 
 #define FRAG_SLOTS 4096
+#define SLOTS_MIN  256
 
 struct fv_flow_table {
 	struct fv_flow_opts o;
@@ -58,7 +63,8 @@ struct fv_flow_table {
 	uint64_t *next_id;
 	struct flow_entry *e;
 	uint32_t *slots;
-	uint32_t nslots;    /* power of two */
+	uint32_t nslots;    /* slots in use, power of two */
+	uint32_t max_slots; /* slots allocated, >= 2 * max_flows */
 	uint32_t free_head; /* ended entries, reused first */
 	uint32_t fresh;	    /* entries never used yet: [fresh, max_flows) */
 	uint32_t lru_head[NCLS], lru_tail[NCLS];
@@ -92,9 +98,34 @@ static uint64_t hash_bytes(const uint8_t *p, size_t n, uint64_t h)
 	return h;
 }
 
+/* Two 16-byte addresses as two 64-bit words each: equality, and the
+ * order memcmp() gives (the words read big-endian), without a call per
+ * packet. */
+static int addr_eq(const uint8_t *a, const uint8_t *b)
+{
+	uint64_t a0, a1, b0, b1;
+
+	memcpy(&a0, a, 8);
+	memcpy(&a1, a + 8, 8);
+	memcpy(&b0, b, 8);
+	memcpy(&b1, b + 8, 8);
+	return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+}
+
+static int addr_cmp(const uint8_t *a, const uint8_t *b)
+{
+	uint64_t x = fv_be64(a), y = fv_be64(b);
+
+	if (x == y) {
+		x = fv_be64(a + 8);
+		y = fv_be64(b + 8);
+	}
+	return (x > y) - (x < y);
+}
+
 int fv_flow_key_cmp_dir(const struct fv_flow_key *k)
 {
-	int c = memcmp(k->saddr, k->daddr, 16);
+	int c = addr_cmp(k->saddr, k->daddr);
 
 	if (c)
 		return c > 0;
@@ -129,12 +160,10 @@ static int key_dir(const struct fv_flow_key *ek, const struct fv_flow_key *k)
 	    ek->vlan != k->vlan)
 		return -1;
 	if (ek->sport == k->sport && ek->dport == k->dport &&
-	    !memcmp(ek->saddr, k->saddr, 16) &&
-	    !memcmp(ek->daddr, k->daddr, 16))
+	    addr_eq(ek->saddr, k->saddr) && addr_eq(ek->daddr, k->daddr))
 		return 0;
 	if (ek->sport == k->dport && ek->dport == k->sport &&
-	    !memcmp(ek->saddr, k->daddr, 16) &&
-	    !memcmp(ek->daddr, k->saddr, 16))
+	    addr_eq(ek->saddr, k->daddr) && addr_eq(ek->daddr, k->saddr))
 		return 1;
 	return -1;
 }
@@ -195,19 +224,21 @@ int fv_flow_table_new(struct fv_flow_table **out,
 	t->o = *opts;
 	t->sink = *sink;
 	t->next_id = next_id;
-	t->nslots = 16;
-	while (t->nslots < 2 * n)
-		t->nslots <<= 1;
-	t->e = calloc(n, sizeof(*t->e));
-	/* Slots hold entry number + 1; 0 is empty, so calloc'd pages stay
-	 * untouched until used. */
-	t->slots = calloc(t->nslots, sizeof(*t->slots));
+	t->max_slots = 16;
+	while (t->max_slots < 2 * n)
+		t->max_slots <<= 1;
+	t->nslots = t->max_slots < SLOTS_MIN ? t->max_slots : SLOTS_MIN;
+	t->o.max_flows = n;
+	/* Big zeroed allocations (huge pages where allowed): a fault per
+	 * 2 MiB rather than per 4 KiB as the table fills. Slots hold entry
+	 * number + 1; 0 is empty. */
+	t->e = fv_big_alloc((size_t)n * sizeof(*t->e));
+	t->slots = fv_big_alloc((size_t)t->max_slots * sizeof(*t->slots));
 	t->frags = calloc(FRAG_SLOTS, sizeof(*t->frags));
 	if (!t->e || !t->slots || !t->frags) {
 		fv_flow_table_free(t);
 		return -ENOMEM;
 	}
-	t->o.max_flows = n;
 	/* Entries are handed out from 'fresh' on first use, so pages of the
 	 * table are touched only as flows need them. */
 	t->free_head = NIL;
@@ -223,8 +254,8 @@ void fv_flow_table_free(struct fv_flow_table *t)
 	if (!t)
 		return;
 	free(t->frags);
-	free(t->slots);
-	free(t->e);
+	fv_big_free(t->slots, (size_t)t->max_slots * sizeof(*t->slots));
+	fv_big_free(t->e, (size_t)t->o.max_flows * sizeof(*t->e));
 	free(t);
 }
 
@@ -380,11 +411,32 @@ static int evict_one(struct fv_flow_table *t)
 	return end_flow(t, best, FV_END_EVICT);
 }
 
+/* Doubles the slots in use and puts every flow (every entry on an LRU
+ * list) back. Amortised: each flow is moved about once per doubling. */
+static void slots_grow(struct fv_flow_table *t)
+{
+	uint32_t mask;
+
+	t->nslots *= 2;
+	mask = t->nslots - 1;
+	memset(t->slots, 0, (size_t)t->nslots * sizeof(*t->slots));
+	for (int c = 0; c < NCLS; c++) {
+		for (uint32_t i = t->lru_head[c]; i != NIL;
+		     i = t->e[i].lru_next) {
+			uint32_t s = slot_of(t, t->e[i].hash);
+
+			while (t->slots[s])
+				s = (s + 1) & mask;
+			t->slots[s] = i + 1;
+		}
+	}
+}
+
 static int create(struct fv_flow_table *t, const struct fv_pkt *pkt, uint64_t h,
 		  uint64_t ts, uint16_t iface, uint32_t *out)
 {
 	struct flow_entry *x;
-	uint32_t i, s, mask = t->nslots - 1;
+	uint32_t i, s, mask;
 	int err;
 
 	if (t->free_head == NIL && t->fresh == t->o.max_flows) {
@@ -404,6 +456,10 @@ static int create(struct fv_flow_table *t, const struct fv_pkt *pkt, uint64_t h,
 	} else {
 		i = t->fresh++;
 	}
+	/* At most half the slots in use are taken (the new flow counted). */
+	if ((t->st.active + 1) * 2 > t->nslots && t->nslots < t->max_slots)
+		slots_grow(t);
+	mask = t->nslots - 1;
 	x = &t->e[i];
 	memset(x, 0, offsetof(struct flow_entry, enc));
 	x->rec.id = __atomic_fetch_add(t->next_id, 1, __ATOMIC_RELAXED);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "common/fv.h"
@@ -64,6 +65,42 @@ uint64_t fv_now_real_ns(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * FV_NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+#define BIG_ALIGN ((size_t)2 << 20) /* an x86-64 / arm64 huge page */
+
+static size_t big_len(size_t len)
+{
+	return (len + BIG_ALIGN - 1) & ~(BIG_ALIGN - 1);
+}
+
+void *fv_big_alloc(size_t len)
+{
+	size_t n = big_len(len), head;
+	uint8_t *m;
+
+	if (!len || n < len)
+		return NULL;
+	/* Over-allocate by one huge page and trim to an aligned range. */
+	m = mmap(NULL, n + BIG_ALIGN, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	head = (BIG_ALIGN - ((uintptr_t)m & (BIG_ALIGN - 1))) & (BIG_ALIGN - 1);
+	if (head)
+		munmap(m, head);
+	munmap(m + head + n, BIG_ALIGN - head);
+	m += head;
+#ifdef MADV_HUGEPAGE
+	madvise(m, n, MADV_HUGEPAGE); /* a hint: 4 KiB pages if refused */
+#endif
+	return m;
+}
+
+void fv_big_free(void *p, size_t len)
+{
+	if (p)
+		munmap(p, big_len(len));
 }
 
 /* Reads up to 9 fraction digits after a '.', as nanoseconds. */

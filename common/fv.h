@@ -68,6 +68,18 @@ int fv_parse_duration(const char *s, uint64_t *ns);
 uint64_t fv_now_mono_ns(void);
 uint64_t fv_now_real_ns(void);
 
+/*
+ * Large buffers and tables (block buffers, the flow table, read buffers):
+ * len bytes of zeroed anonymous memory, aligned to 2 MiB and advised to
+ * use transparent huge pages where the kernel allows it, so touching it
+ * the first time costs one page fault per 2 MiB instead of one per
+ * 4 KiB (a fault is dear under virtualisation). Nothing is touched here:
+ * memory that is never used costs nothing. Returns NULL when out of
+ * memory. Free with fv_big_free(p, len) (the same len); NULL is allowed.
+ */
+void *fv_big_alloc(size_t len);
+void fv_big_free(void *p, size_t len);
+
 /* CRC32C (Castagnoli), as used by iSCSI/ext4; crc starts at 0. */
 uint32_t fv_crc32c(uint32_t crc, const void *buf, size_t len);
 

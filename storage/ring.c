@@ -2,12 +2,24 @@
  * ring.c - the segment ring writer: records into 1 MiB blocks, blocks
  * written by io_uring with O_DIRECT, several in flight (storage.h).
  *
- * Buffers: queue_depth + 1 aligned block buffers, allocated on first use;
- * one is being filled, the others are in flight or free. Once a ring has
+ * Buffers: queue_depth + 1 aligned block buffers in one region (huge
+ * pages where the kernel allows; pages are touched only when a buffer is
+ * first filled); one is being filled, the others are in flight or free,
+ * and the buffer freed last is filled next, so a slow input keeps reusing
+ * the same warm buffers. Once a ring has
  * written REGISTER_AFTER blocks (a long import or a recording, not a small
  * file) the buffers are registered with the kernel, when it lets us, and
  * written with write_fixed from then on. Completions may arrive out of order;
  * blocks are reported sealed strictly in sequence order from a FIFO.
+ *
+ * Syncing: while blocks are being filled, the ring keeps one fdatasync in
+ * flight through io_uring (run by the kernel's workers, on another core)
+ * over the writes completed before it was queued, so a later
+ * fv_ring_sync() finds most of the data durable already and waits only
+ * for the last blocks. A write counts as synced only when a sync queued
+ * after its completion has completed; a failed sync is a sticky error.
+ * A fresh segment file is fallocated the same way, while its first block
+ * fills; that block's write waits for it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -24,6 +36,8 @@
 #include "storage/storage_int.h"
 
 #define REGISTER_AFTER 16
+#define SYNC_TAG       UINTPTR_MAX	 /* user_data of a background sync */
+#define FALLOC_TAG     (UINTPTR_MAX - 1) /* and of a fallocate */
 
 struct wbuf {
 	uint8_t *mem;
@@ -32,6 +46,7 @@ struct wbuf {
 	uint64_t off;  /* file offset of the block */
 	uint32_t len;  /* bytes to write (disk_len) */
 	uint32_t done; /* bytes written so far */
+	uint32_t seg;  /* file index (generation % nsegments) */
 	int complete;
 };
 
@@ -42,6 +57,7 @@ struct fv_ring {
 	int uring_ok, registered, reg_tried, direct;
 	uint64_t sealed_here; /* blocks sealed by this ring instance */
 	struct wbuf *bufs;
+	uint8_t *bufmem; /* nbuf * block_size bytes (fv_big_alloc) */
 	unsigned nbuf;
 	unsigned *fifo; /* buffer indexes in flight, in seq order */
 	unsigned fifo_head, fifo_n;
@@ -56,8 +72,16 @@ struct fv_ring {
 	uint32_t gen;
 	int seg_fd;
 	uint64_t seg_off;
-	int *fds;	/* per file index, -1 if not open */
-	uint8_t *dirty; /* written since the last sync */
+	int *fds; /* per file index, -1 if not open */
+	/* per file index: block writes completed, and how many of those a
+	 * completed fdatasync covers */
+	uint64_t *written, *synced;
+	int syncing; /* a background fdatasync is in flight */
+	int in_sync; /* in fv_ring_sync(): no background sync queued */
+	uint32_t sync_seg;
+	uint64_t sync_cover; /* written[sync_seg] when it was queued */
+	int falloc_pending;  /* a fallocate is in flight for falloc_seg */
+	uint32_t falloc_seg;
 	uint64_t next_seq;
 	uint64_t disk_bytes;
 	int err;
@@ -145,20 +169,30 @@ static void drain_fifo(struct fv_ring *r)
 	}
 }
 
-static int submit_buf(struct fv_ring *r, unsigned i)
+/* A free submission entry, submitting the queued ones if it is full. */
+static int get_sqe(struct fv_ring *r, struct io_uring_sqe **sqe)
 {
-	struct wbuf *b = &r->bufs[i];
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
-
-	if (!sqe) {
+	*sqe = io_uring_get_sqe(&r->uring);
+	if (!*sqe) {
 		int n = io_uring_submit(&r->uring);
 
 		if (n < 0)
 			return n;
-		sqe = io_uring_get_sqe(&r->uring);
-		if (!sqe)
+		*sqe = io_uring_get_sqe(&r->uring);
+		if (!*sqe)
 			return -EBUSY;
 	}
+	return 0;
+}
+
+static int submit_buf(struct fv_ring *r, unsigned i)
+{
+	struct wbuf *b = &r->bufs[i];
+	struct io_uring_sqe *sqe;
+	int err = get_sqe(r, &sqe);
+
+	if (err)
+		return err;
 	if (r->registered)
 		io_uring_prep_write_fixed(sqe, b->fd, b->mem + b->done,
 					  b->len - b->done, b->off + b->done,
@@ -170,14 +204,93 @@ static int submit_buf(struct fv_ring *r, unsigned i)
 	return 0;
 }
 
+/* The first file with completed writes that no sync covers, or -1. */
+static int64_t unsynced_seg(const struct fv_ring *r)
+{
+	for (uint32_t i = 0; i < r->o.nsegments; i++)
+		if (r->written[i] != r->synced[i])
+			return i;
+	return -1;
+}
+
+/* Queues a background fdatasync of a file with unsynced completed writes,
+ * unless one is in flight. */
+static int sync_kick(struct fv_ring *r)
+{
+	struct io_uring_sqe *sqe;
+	int64_t seg;
+	int err;
+
+	if (r->syncing)
+		return 0;
+	seg = unsynced_seg(r);
+	if (seg < 0)
+		return 0;
+	err = get_sqe(r, &sqe);
+	if (err)
+		return err;
+	io_uring_prep_fsync(sqe, r->fds[seg], IORING_FSYNC_DATASYNC);
+	io_uring_sqe_set_data(sqe, (void *)SYNC_TAG);
+	r->syncing = 1;
+	r->sync_seg = (uint32_t)seg;
+	r->sync_cover = r->written[seg];
+	err = io_uring_submit(&r->uring);
+	return err < 0 ? err : 0;
+}
+
+/* A background sync completed: the writes it covers are durable. */
+static int sync_done(struct fv_ring *r, int res)
+{
+	r->syncing = 0;
+	if (res == -EINTR || res == -EAGAIN)
+		return 0; /* queued again by the next sync_kick */
+	if (res < 0)
+		return res;
+	if (r->synced[r->sync_seg] < r->sync_cover)
+		r->synced[r->sync_seg] = r->sync_cover;
+	return 0;
+}
+
+/* Gives a fresh segment file its full size (fallocate, or ftruncate
+ * where the filesystem has no fallocate). */
+static int seg_allocate(struct fv_ring *r, int fd)
+{
+	int err = fallocate(fd, 0, 0, (off_t)r->o.segment_size);
+
+	if (err && errno != EOPNOTSUPP)
+		return -errno;
+	if (err && ftruncate(fd, (off_t)r->o.segment_size))
+		return -errno;
+	r->disk_bytes += r->o.segment_size;
+	return 0;
+}
+
+/* The fallocate completed; on any failure the allocation is done here
+ * the plain way, which gives the same result or error as it would have
+ * in next_segment(). */
+static int falloc_done(struct fv_ring *r, int res)
+{
+	r->falloc_pending = 0;
+	if (res < 0)
+		return seg_allocate(r, r->fds[r->falloc_seg]);
+	r->disk_bytes += r->o.segment_size;
+	return 0;
+}
+
 /* Handles one completion; resubmits short or interrupted writes. */
 static int handle_cqe(struct fv_ring *r, struct io_uring_cqe *cqe)
 {
-	unsigned i = (unsigned)(uintptr_t)io_uring_cqe_get_data(cqe);
-	struct wbuf *b = &r->bufs[i];
+	uintptr_t tag = (uintptr_t)io_uring_cqe_get_data(cqe);
+	unsigned i = (unsigned)tag;
+	struct wbuf *b;
 	int res = cqe->res;
 
 	io_uring_cqe_seen(&r->uring, cqe);
+	if (tag == SYNC_TAG)
+		return sync_done(r, res);
+	if (tag == FALLOC_TAG)
+		return falloc_done(r, res);
+	b = &r->bufs[i];
 	if (res == -EAGAIN || res == -EINTR)
 		return submit_buf(r, i);
 	if (res < 0)
@@ -188,6 +301,7 @@ static int handle_cqe(struct fv_ring *r, struct io_uring_cqe *cqe)
 	if (b->done < b->len)
 		return submit_buf(r, i);
 	b->complete = 1;
+	r->written[b->seg]++;
 	return 0;
 }
 
@@ -220,7 +334,7 @@ static int reap(struct fv_ring *r, unsigned min)
 			return err;
 	}
 	drain_fifo(r);
-	return 0;
+	return r->in_sync ? 0 : sync_kick(r);
 }
 
 static int in_flight_incomplete(const struct fv_ring *r)
@@ -229,6 +343,29 @@ static int in_flight_incomplete(const struct fv_ring *r)
 		if (!r->bufs[r->fifo[(r->fifo_head + k) % r->nbuf]].complete)
 			return 1;
 	return 0;
+}
+
+/* Queues the fallocate of file idx (empty or short), after the one in
+ * flight if any. */
+static int falloc_queue(struct fv_ring *r, uint32_t idx, int fd)
+{
+	struct io_uring_sqe *sqe;
+	int err;
+
+	while (r->falloc_pending) {
+		err = reap(r, 1);
+		if (err)
+			return err;
+	}
+	err = get_sqe(r, &sqe);
+	if (err)
+		return err;
+	io_uring_prep_fallocate(sqe, fd, 0, 0, (off_t)r->o.segment_size);
+	io_uring_sqe_set_data(sqe, (void *)FALLOC_TAG);
+	r->falloc_pending = 1;
+	r->falloc_seg = idx;
+	err = io_uring_submit(&r->uring);
+	return err < 0 ? err : 0;
 }
 
 /* Starts the next segment fill (generation gen + 1). */
@@ -258,12 +395,10 @@ static int next_segment(struct fv_ring *r)
 			return err;
 	}
 	if ((uint64_t)st.st_size < r->o.segment_size) {
-		err = fallocate(fd, 0, 0, (off_t)r->o.segment_size);
-		if (err && errno != EOPNOTSUPP)
-			return -errno;
-		if (err && ftruncate(fd, (off_t)r->o.segment_size))
-			return -errno;
-		r->disk_bytes += r->o.segment_size;
+		/* In the background while the first block fills. */
+		err = falloc_queue(r, idx, fd);
+		if (err)
+			return err;
 	}
 	r->gen = gen;
 	r->seg_fd = fd;
@@ -295,16 +430,6 @@ static int start_block(struct fv_ring *r)
 		room = r->o.segment_size;
 	}
 	r->cur = (int)r->freelist[--r->nfree];
-	if (!r->bufs[r->cur].mem) {
-		void *m;
-
-		if (posix_memalign(&m, FV_BLOCK_ALIGN, r->o.block_size)) {
-			r->freelist[r->nfree++] = (unsigned)r->cur;
-			r->cur = -1;
-			return -ENOMEM;
-		}
-		r->bufs[r->cur].mem = m;
-	}
 	r->cur_cap =
 		(uint32_t)(room < r->o.block_size ? room : r->o.block_size);
 	r->cur_data = 0;
@@ -316,9 +441,9 @@ static int start_block(struct fv_ring *r)
 }
 
 /*
- * Registers every buffer with the kernel (allocating those not used yet),
- * so later writes are write_fixed. Without CAP_IPC_LOCK or enough locked
- * memory the kernel refuses, and plain writes go on.
+ * Registers every buffer with the kernel, so later writes are
+ * write_fixed. Without CAP_IPC_LOCK or enough locked memory the kernel
+ * refuses, and plain writes go on.
  */
 static void register_buffers(struct fv_ring *r)
 {
@@ -328,16 +453,10 @@ static void register_buffers(struct fv_ring *r)
 	if (!iov)
 		return;
 	for (unsigned i = 0; i < r->nbuf; i++) {
-		void *m = r->bufs[i].mem;
-
-		if (!m && posix_memalign(&m, FV_BLOCK_ALIGN, r->o.block_size))
-			goto out;
-		r->bufs[i].mem = m;
-		iov[i].iov_base = m;
+		iov[i].iov_base = r->bufs[i].mem;
 		iov[i].iov_len = r->o.block_size;
 	}
 	r->registered = io_uring_register_buffers(&r->uring, iov, r->nbuf) == 0;
-out:
 	free(iov);
 }
 
@@ -352,6 +471,12 @@ static int seal(struct fv_ring *r)
 
 	if (r->cur < 0 || !r->cur_count)
 		return 0;
+	/* The segment's space is allocated before its first write. */
+	while (r->falloc_pending && r->falloc_seg == r->gen % r->o.nsegments) {
+		err = reap(r, 1);
+		if (err)
+			return err;
+	}
 	if (!r->reg_tried && ++r->sealed_here >= REGISTER_AFTER)
 		register_buffers(r);
 	i = (unsigned)r->cur;
@@ -387,8 +512,8 @@ static int seal(struct fv_ring *r)
 	b->off = r->seg_off;
 	b->len = disk_len;
 	b->done = 0;
+	b->seg = r->gen % r->o.nsegments;
 	b->complete = 0;
-	r->dirty[r->gen % r->o.nsegments] = 1;
 	r->seg_off += disk_len;
 	r->fifo[(r->fifo_head + r->fifo_n) % r->nbuf] = i;
 	r->fifo_n++;
@@ -472,16 +597,25 @@ int fv_ring_sync(struct fv_ring *r)
 
 	if (r->err)
 		return r->err;
+	/* Every write completed, then an fdatasync here of each file with
+	 * writes that no completed sync covers: it runs alongside a
+	 * background sync still in flight instead of after it. That one is
+	 * waited for all the same, so an error it meets is not missed. */
+	r->in_sync = 1;
 	err = seal(r);
 	while (!err && r->fifo_n)
 		err = reap(r, 1);
 	for (uint32_t i = 0; !err && i < r->o.nsegments; i++) {
-		if (!r->dirty[i])
+		if (r->written[i] == r->synced[i])
 			continue;
 		if (fdatasync(r->fds[i]))
 			err = -errno;
-		r->dirty[i] = 0;
+		else
+			r->synced[i] = r->written[i];
 	}
+	while (!err && r->syncing)
+		err = reap(r, 1);
+	r->in_sync = 0;
 	if (err)
 		r->err = err;
 	return err;
@@ -565,15 +699,24 @@ int fv_ring_open(struct fv_ring **out, const struct fv_ring_opts *opts)
 	r->fifo = calloc(r->nbuf, sizeof(*r->fifo));
 	r->freelist = calloc(r->nbuf, sizeof(*r->freelist));
 	r->fds = malloc(r->o.nsegments * sizeof(*r->fds));
-	r->dirty = calloc(r->o.nsegments, 1);
-	if (!r->bufs || !r->fifo || !r->freelist || !r->fds || !r->dirty) {
+	r->written = calloc(r->o.nsegments, sizeof(*r->written));
+	r->synced = calloc(r->o.nsegments, sizeof(*r->synced));
+	if (!r->bufs || !r->fifo || !r->freelist || !r->fds || !r->written ||
+	    !r->synced) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	r->bufmem = fv_big_alloc((size_t)r->nbuf * r->o.block_size);
+	if (!r->bufmem) {
 		err = -ENOMEM;
 		goto out_free;
 	}
 	for (uint32_t i = 0; i < r->o.nsegments; i++)
 		r->fds[i] = -1;
-	for (unsigned i = 0; i < r->nbuf; i++)
+	for (unsigned i = 0; i < r->nbuf; i++) {
+		r->bufs[i].mem = r->bufmem + (size_t)i * r->o.block_size;
 		r->freelist[r->nfree++] = r->nbuf - 1 - i;
+	}
 	if (mkdir(r->dir, 0755) && errno != EEXIST) {
 		err = -errno;
 		goto out_free;
@@ -606,7 +749,9 @@ int fv_ring_close(struct fv_ring *r)
 	if (r->uring_ok) {
 		err = fv_ring_sync(r);
 		/* Never free a buffer the kernel may still write from. */
-		while (r->fifo_n && in_flight_incomplete(r) && reap(r, 1) == 0)
+		while ((r->syncing || r->falloc_pending ||
+			(r->fifo_n && in_flight_incomplete(r))) &&
+		       reap(r, 1) == 0)
 			;
 		io_uring_queue_exit(&r->uring);
 	}
@@ -614,14 +759,13 @@ int fv_ring_close(struct fv_ring *r)
 		for (uint32_t i = 0; i < r->o.nsegments; i++)
 			if (r->fds[i] >= 0)
 				close(r->fds[i]);
-	if (r->bufs)
-		for (unsigned i = 0; i < r->nbuf; i++)
-			free(r->bufs[i].mem);
+	fv_big_free(r->bufmem, (size_t)r->nbuf * r->o.block_size);
 	free(r->bufs);
 	free(r->fifo);
 	free(r->freelist);
 	free(r->fds);
-	free(r->dirty);
+	free(r->written);
+	free(r->synced);
 	free(r);
 	return err;
 }

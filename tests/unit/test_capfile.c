@@ -11,7 +11,8 @@
  *     skipped blocks, if_tsresol 10^-k and 2^-k, if_tsoffset) against
  *     hand-computed values and tshark; damaged ones against the error
  *     code and sentence.
- *  4. the same inputs through a pipe and standard input.
+ *  4. the same inputs through a pipe and standard input; every corpus
+ *     file with read-ahead (fv_capfile_readahead) against without it.
  *  5. writer round trips: every corpus frame written as pcapng (one
  *     file, many link types) and as pcap (one per link type), read back
  *     by libpcap, tshark, capinfos and our reader.
@@ -1422,11 +1423,13 @@ static void test_damaged(struct ctx *c)
 
 struct sum {
 	unsigned long n;
-	uint64_t h; /* over ts, lengths, iface and bytes */
+	uint64_t h; /* over ts, lengths, iface, link type and bytes */
 	int ret;
+	uint64_t offset; /* fv_capfile_offset() at the end */
 };
 
-static void sum_read(const char *path, struct sum *s, char *errbuf)
+static void sum_read_ra(const char *path, struct sum *s, char *errbuf,
+			int readahead)
 {
 	struct fv_capfile *cf;
 	struct fv_capfile_pkt p;
@@ -1435,14 +1438,26 @@ static void sum_read(const char *path, struct sum *s, char *errbuf)
 	s->ret = fv_capfile_open(&cf, path, errbuf);
 	if (s->ret)
 		return;
+	if (readahead && fv_capfile_readahead(cf)) {
+		s->ret = -999;
+		fv_capfile_close(cf);
+		return;
+	}
 	while ((s->ret = fv_capfile_next(cf, &p, errbuf)) == 1) {
-		uint64_t v[4] = {p.ts_ns, p.caplen, p.origlen, p.iface};
+		uint64_t v[5] = {p.ts_ns, p.caplen, p.origlen, p.iface,
+				 (uint64_t)p.linktype};
 
 		s->h ^= fnv1a((const uint8_t *)v, sizeof(v)) + s->n;
 		s->h = s->h * 31 + fnv1a(p.data, p.caplen);
 		s->n++;
 	}
+	s->offset = fv_capfile_offset(cf);
 	fv_capfile_close(cf);
+}
+
+static void sum_read(const char *path, struct sum *s, char *errbuf)
+{
+	sum_read_ra(path, s, errbuf, 0);
 }
 
 /* Reads file through a pipe: as "-" (stdin) or as /proc/self/fd/N. */
@@ -1513,6 +1528,93 @@ static void test_pipes(struct ctx *c)
 		printf("pipe and stdin: %s: %lu frames, same as the file\n",
 		       files[i], ref.n);
 	}
+}
+
+/*
+ * Read-ahead hands out the same packets, the same error (code and
+ * sentence) after the same packet, and the same final offset, for every
+ * corpus file; and stopping early (closing in the middle) is clean.
+ */
+static void test_readahead(struct ctx *c, const struct mrow *rows, int nrows)
+{
+	char path[PATH_MAX], eb1[256], eb2[256];
+	unsigned long frames = 0;
+	struct sum ref, s;
+	int files = 0;
+
+	for (int i = 0; i < nrows; i++) {
+		spath(path, sizeof(path), "%s/%s", c->corpus, rows[i].path);
+		eb1[0] = eb2[0] = 0;
+		sum_read_ra(path, &ref, eb1, 0);
+		sum_read_ra(path, &s, eb2, 1);
+		check(c,
+		      s.n == ref.n && s.h == ref.h && s.ret == ref.ret &&
+			      s.offset == ref.offset &&
+			      (ref.ret >= 0 || !strcmp(eb1, eb2)),
+		      "%s with read-ahead: %lu frames, end %d '%s', offset "
+		      "%llu; without: %lu, %d '%s', %llu",
+		      rows[i].path, s.n, s.ret, eb2,
+		      (unsigned long long)s.offset, ref.n, ref.ret, eb1,
+		      (unsigned long long)ref.offset);
+		files++;
+		frames += ref.n;
+	}
+	/* Frames larger than a batch's room, between small ones. */
+	{
+		static const uint32_t big[] = {200000, 250000, 262144, 90000};
+		uint32_t hdr[6] = {0xa1b2c3d4, 0x00040002, 0, 0, 262144, 1};
+		uint8_t *frame = malloc(262144);
+		FILE *f;
+
+		spath(path, sizeof(path), "%s/bigframes.pcap", c->tmp);
+		f = fopen(path, "wb");
+		if (!f || !frame) {
+			check(c, 0, "write %s", path);
+			free(frame);
+			if (f)
+				fclose(f);
+			return;
+		}
+		fwrite(hdr, sizeof(hdr), 1, f);
+		for (uint32_t i = 0; i < 5000; i++) {
+			uint32_t len =
+				i % 700 == 3 ? big[i / 700 % 4] : 60 + i % 1400;
+			uint32_t rh[4] = {1700000000 + i, i, len, len};
+
+			frame_bytes(frame, len, i);
+			fwrite(rh, sizeof(rh), 1, f);
+			fwrite(frame, len, 1, f);
+		}
+		fclose(f);
+		free(frame);
+		sum_read_ra(path, &ref, eb1, 0);
+		sum_read_ra(path, &s, eb2, 1);
+		check(c,
+		      ref.n == 5000 && s.n == ref.n && s.h == ref.h &&
+			      s.ret == 0 && ref.ret == 0 &&
+			      s.offset == ref.offset,
+		      "big frames with read-ahead: %lu frames (%d), "
+		      "without: %lu (%d '%s')",
+		      s.n, s.ret, ref.n, ref.ret, eb1);
+	}
+	/* Stop after a few packets, with the thread still reading. */
+	spath(path, sizeof(path), "%s/mixed/ssh.pcap", c->corpus);
+	for (int k = 0; k < 3; k++) {
+		struct fv_capfile *cf;
+		struct fv_capfile_pkt p;
+		int n = 0;
+
+		if (fv_capfile_open(&cf, path, eb1) ||
+		    fv_capfile_readahead(cf)) {
+			check(c, 0, "open %s with read-ahead", path);
+			break;
+		}
+		while (n < k * 700 && fv_capfile_next(cf, &p, eb1) == 1)
+			n++;
+		fv_capfile_close(cf);
+	}
+	printf("read-ahead: %d files, %lu frames, same as without\n", files,
+	       frames);
 }
 
 /* ---- 5. writer round trips ---- */
@@ -2080,6 +2182,7 @@ int main(void)
 	test_synthetic(&c, synth, c.tshark[0] ? out : NULL);
 	test_damaged(&c);
 	test_pipes(&c);
+	test_readahead(&c, rows, nrows);
 	test_writer_errors(&c);
 
 	/* 5. round trips */
