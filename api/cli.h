@@ -157,34 +157,39 @@ void fv_cli_flow_footer(FILE *out, enum fv_flow_fmt fmt, int any);
  * {"max-flows", required_argument, 0, FV_OPT_MAX_FLOWS}, ... */
 enum {
 	FV_OPT_MAX_FLOWS = 0x1000,
-	FV_OPT_IDLE,	 /* --idle-timeout: UDP and other protocols */
-	FV_OPT_TCP_IDLE, /* --tcp-idle-timeout */
-	FV_OPT_ACTIVE,	 /* --active-timeout */
-	FV_OPT_LINGER,	 /* --fin-linger */
+	FV_OPT_IDLE,	       /* --idle-timeout: UDP and other protocols */
+	FV_OPT_TCP_IDLE,       /* --tcp-idle-timeout */
+	FV_OPT_ACTIVE,	       /* --active-timeout */
+	FV_OPT_LINGER,	       /* --fin-linger */
+	FV_OPT_FLOW_RETENTION, /* --flow-retention */
 };
 #define FV_CLI_FLOW_LONGOPTS                                                   \
 	{"max-flows", required_argument, 0, FV_OPT_MAX_FLOWS},                 \
 		{"idle-timeout", required_argument, 0, FV_OPT_IDLE},           \
 		{"tcp-idle-timeout", required_argument, 0, FV_OPT_TCP_IDLE},   \
 		{"active-timeout", required_argument, 0, FV_OPT_ACTIVE},       \
+		{"fin-linger", required_argument, 0, FV_OPT_LINGER},           \
 	{                                                                      \
-		"fin-linger", required_argument, 0, FV_OPT_LINGER              \
+		"flow-retention", required_argument, 0, FV_OPT_FLOW_RETENTION  \
 	}
-#define FV_CLI_FLOW_USAGE                                                      \
-	"      --max-flows N        flow table entries per worker (262144)\n"  \
-	"      --idle-timeout T     UDP/other flows end after T idle (60s)\n"  \
-	"      --tcp-idle-timeout T TCP flows end after T idle (300s)\n"       \
-	"      --active-timeout T   checkpoint long flows every T (1800s)\n"   \
-	"      --fin-linger T       keep a closed TCP flow T for late\n"       \
-	"                           packets (5s)\n"
+#define FV_CLI_FLOW_USAGE                                                       \
+	"      --max-flows N        flow table entries per worker (262144)\n"   \
+	"      --idle-timeout T     UDP/other flows end after T idle (60s)\n"   \
+	"      --tcp-idle-timeout T TCP flows end after T idle (300s)\n"        \
+	"      --active-timeout T   checkpoint long flows every T (1800s)\n"    \
+	"      --fin-linger T       keep a closed TCP flow T for late\n"        \
+	"                           packets (5s)\n"                             \
+	"      --flow-retention T   drop flow records that ended T before\n"    \
+	"                           the newest packet (e.g. 90d; kept in the\n" \
+	"                           store; default: while the index has room)\n"
 
 void fv_cli_flow_defaults(struct fv_flow_opts *fo);
-/* Applies flow option c (an FV_OPT_* code). Returns 0, or FV_EUSAGE
- * after saying what is wrong. */
-int fv_cli_flow_opt(const char *cmd, int c, const char *arg,
-		    struct fv_flow_opts *fo);
-
 struct fv_worker_shared;
+/* Applies flow option c (an FV_OPT_* code) to sh. Returns 0, or
+ * FV_EUSAGE after saying what is wrong. */
+int fv_cli_flow_opt(const char *cmd, int c, const char *arg,
+		    struct fv_worker_shared *sh);
+
 /*
  * Opens (creating if needed, with max_disk planned for workers) a store
  * for writing: the writer lock, the index, its interface table and next

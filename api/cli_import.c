@@ -228,8 +228,8 @@ int fv_cli_import(int argc, char **argv)
 		case FV_OPT_TCP_IDLE:
 		case FV_OPT_ACTIVE:
 		case FV_OPT_LINGER:
-			if (fv_cli_flow_opt("import", c, optarg,
-					    &im.sh.flow_opts))
+		case FV_OPT_FLOW_RETENTION:
+			if (fv_cli_flow_opt("import", c, optarg, &im.sh))
 				return FV_EXIT_USAGE;
 			break;
 		case 'q':
@@ -285,9 +285,15 @@ int fv_cli_import(int argc, char **argv)
 			goto out;
 		}
 	}
-	err = fv_flow_flush(im.w.flows, FV_END_EOF);
-	if (!err)
-		err = commit(&im);
+	/* The flows still open, a chunk per commit (the last one empty). */
+	do {
+		int n = fv_flow_flush_some(im.w.flows, FV_END_EOF,
+					   FV_FLOW_FLUSH_CHUNK);
+
+		err = n < 0 ? n : commit(&im);
+		if (n <= 0)
+			break;
+	} while (!err);
 	if (err) {
 		fv_cli_err("import", "writing the store: %s", fv_strerror(err));
 		goto out;

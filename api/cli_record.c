@@ -208,14 +208,18 @@ static void *worker_main(void *arg)
 			}
 		}
 	}
-	if (!err) {
-		err = fv_flow_flush(rw->w.flows, FV_END_EOF);
-		if (!err)
-			err = note_counters(rw, 1);
+	/* The flows still open, a chunk per commit (the last one empty). */
+	while (!err) {
+		int n = fv_flow_flush_some(rw->w.flows, FV_END_EOF,
+					   FV_FLOW_FLUSH_CHUNK);
+
+		err = n < 0 ? n : note_counters(rw, n == 0);
 		if (!err)
 			err = fv_worker_commit(&rw->w);
 		if (err)
 			rw->what = "writing the store";
+		if (n <= 0)
+			break;
 	}
 	rw->err = err;
 	if (err)
@@ -375,7 +379,8 @@ int fv_cli_record(int argc, char **argv)
 		case FV_OPT_TCP_IDLE:
 		case FV_OPT_ACTIVE:
 		case FV_OPT_LINGER:
-			if (fv_cli_flow_opt("record", c, optarg, &sh.flow_opts))
+		case FV_OPT_FLOW_RETENTION:
+			if (fv_cli_flow_opt("record", c, optarg, &sh))
 				return FV_EXIT_USAGE;
 			break;
 		case 'q':

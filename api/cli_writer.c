@@ -22,11 +22,21 @@ void fv_cli_flow_defaults(struct fv_flow_opts *fo)
 }
 
 int fv_cli_flow_opt(const char *cmd, int c, const char *arg,
-		    struct fv_flow_opts *fo)
+		    struct fv_worker_shared *sh)
 {
+	struct fv_flow_opts *fo = &sh->flow_opts;
 	uint64_t v;
 
 	switch (c) {
+	case FV_OPT_FLOW_RETENTION:
+		if (fv_parse_duration(arg, &v) || !v) {
+			fv_cli_err(cmd, "bad --flow-retention '%s' (e.g. 90d)",
+				   arg);
+			return FV_EUSAGE;
+		}
+		sh->flow_retention_ns = v;
+		sh->flow_retention_set = 1;
+		return 0;
 	case FV_OPT_MAX_FLOWS:
 		if (fv_parse_count(arg, &v) || !v || v > (1u << 28)) {
 			fv_cli_err(cmd, "bad --max-flows '%s'", arg);
@@ -72,7 +82,7 @@ int fv_cli_writer_open(const char *cmd, struct fv_worker_shared *sh,
 	err = fv_store_plan(&want, store, max_disk, workers);
 	if (err) {
 		fv_cli_err(cmd, "--max-disk too small: need at least %u MiB",
-			   8 * workers * 100 / (100 - FV_INDEX_SHARE_PCT) + 1);
+			   8 * workers * 4 / 3 + 1); /* the index: a quarter */
 		return FV_EUSAGE;
 	}
 	err = fv_store_open(store, &want, &sh->conf);
@@ -120,6 +130,15 @@ int fv_cli_writer_open(const char *cmd, struct fv_worker_shared *sh,
 			err = 0;
 		}
 	}
+	/* The store's flow retention, unless given now (the worker keeps
+	 * the new one in the store), and the index's share of the budget. */
+	if (!err && !sh->flow_retention_set) {
+		err = fv_index_get_u64(sh->ix, "flow_retention_ns",
+				       &sh->flow_retention_ns);
+		if (err == FV_ENOTFOUND)
+			err = 0;
+	}
+	sh->index_max_bytes = fv_store_index_share(sh->conf.max_disk);
 	if (err) {
 		fv_cli_err(cmd, "reading the index: %s", fv_strerror(err));
 		goto out_close;

@@ -9,7 +9,7 @@
 #include "common/fv.h"
 
 #define COMMIT_EVERY_NS	   (1000ull * 1000 * 1000)
-#define COMMIT_PENDING_MAX (32u << 20)
+#define COMMIT_PENDING_MAX (2u << 20) /* ~20k flow records */
 
 void fv_worker_free(struct fv_worker *w)
 {
@@ -85,6 +85,13 @@ int fv_worker_open(struct fv_worker *w, struct fv_worker_shared *sh,
 	if (err)
 		goto out_free;
 	fv_indexer_sink(w->idx, &sink);
+	fv_indexer_set_retention(w->idx, sh->flow_retention_ns,
+				 sh->index_max_bytes);
+	if (sh->flow_retention_set && id == 0)
+		err = fv_indexer_set_u64(w->idx, "flow_retention_ns",
+					 sh->flow_retention_ns);
+	if (err)
+		goto out_free;
 	fo.worker = (uint8_t)id;
 	err = fv_flow_table_new(&w->flows, &fo, &sh->next_id, &sink);
 	if (err)
@@ -197,10 +204,13 @@ int fv_worker_commit(struct fv_worker *w)
 
 int fv_worker_close(struct fv_worker *w, enum fv_flow_end reason)
 {
-	int err = fv_flow_flush(w->flows, reason);
+	int err = 0, n;
 
-	if (!err)
-		err = fv_worker_commit(w);
+	/* A chunk of the open flows per commit (the last one empty). */
+	do {
+		n = fv_flow_flush_some(w->flows, reason, FV_FLOW_FLUSH_CHUNK);
+		err = n < 0 ? n : fv_worker_commit(w);
+	} while (!err && n > 0);
 	if (w->ring) {
 		int e = fv_ring_close(w->ring);
 

@@ -32,6 +32,12 @@ struct fv_worker_shared {
 	uint64_t next_id; /* atomically incremented by the flow tables */
 	pthread_mutex_t commit_lock;
 	struct fv_flow_opts flow_opts; /* .worker is set per worker */
+	/* Flow retention (fv_indexer_set_retention): records that ended
+	 * this long before the newest packet go (0: none by age); the
+	 * index's share of the budget bounds it by size. The age is kept
+	 * in meta "flow_retention_ns" when set (flow_retention_set). */
+	uint64_t flow_retention_ns, index_max_bytes;
+	int flow_retention_set;
 };
 
 /* Cumulative counters of one worker (read by the owner thread). */

@@ -696,12 +696,14 @@ int fv_flow_publish_closing(struct fv_flow_table *t)
 	return 0;
 }
 
-int fv_flow_flush(struct fv_flow_table *t, enum fv_flow_end reason)
+int fv_flow_flush_some(struct fv_flow_table *t, enum fv_flow_end reason,
+		       unsigned max)
 {
+	unsigned n = 0;
 	int err;
 
 	for (int c = 0; c < NCLS; c++) {
-		while (t->lru_head[c] != NIL) {
+		while (t->lru_head[c] != NIL && n < max) {
 			uint32_t i = t->lru_head[c];
 			uint8_t why = (uint8_t)reason;
 
@@ -711,9 +713,17 @@ int fv_flow_flush(struct fv_flow_table *t, enum fv_flow_end reason)
 			err = end_flow(t, i, why);
 			if (err)
 				return err;
+			n++;
 		}
 	}
-	return 0;
+	return (int)n;
+}
+
+int fv_flow_flush(struct fv_flow_table *t, enum fv_flow_end reason)
+{
+	int n = fv_flow_flush_some(t, reason, UINT32_MAX);
+
+	return n < 0 ? n : 0;
 }
 
 void fv_flow_get_stats(const struct fv_flow_table *t, struct fv_flow_stats *st)

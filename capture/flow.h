@@ -143,6 +143,12 @@ int fv_flow_publish_closing(struct fv_flow_table *t);
 
 /* Ends every open flow with reason (end of input, shutdown). */
 int fv_flow_flush(struct fv_flow_table *t, enum fv_flow_end reason);
+/* The same for max flows at most (least recently active first): returns
+ * how many it ended, or an error. A writer commits between such chunks
+ * so that no single index transaction takes a whole flow table. */
+int fv_flow_flush_some(struct fv_flow_table *t, enum fv_flow_end reason,
+		       unsigned max);
+#define FV_FLOW_FLUSH_CHUNK 32768
 
 void fv_flow_get_stats(const struct fv_flow_table *t, struct fv_flow_stats *st);
 

@@ -1351,8 +1351,9 @@ static int tm_load(struct fv_index *ix, MDB_txn *txn, uint64_t lo, uint64_t hi,
 
 /* Bytes of the pages the index holds data in, as last committed: the
  * pages up to the last one used, but the free ones (LMDB's free list,
- * which only a read txn may walk). */
-static int live_bytes(struct fv_index *ix, uint64_t *out)
+ * which only a read txn may walk; not walked when the pages up to the
+ * last one are within bound anyway). */
+static int live_bytes(struct fv_index *ix, uint64_t bound, uint64_t *out)
 {
 	uint64_t nfree = 0;
 	MDB_envinfo info;
@@ -1362,14 +1363,20 @@ static int live_bytes(struct fv_index *ix, uint64_t *out)
 	MDB_val k, v;
 	int rc;
 
-	rc = mdb_txn_begin(ix->env, NULL, MDB_RDONLY, &txn);
-	if (rc)
-		return ix_err(ix, "mdb_txn_begin(rdonly)", rc);
 	rc = mdb_env_info(ix->env, &info);
 	if (!rc)
 		rc = mdb_env_stat(ix->env, &ms);
-	if (!rc)
-		rc = mdb_cursor_open(txn, 0, &c); /* 0: the free list */
+	if (rc)
+		return ix_err(ix, "mdb_env_info", rc);
+	/* Under the bound with the free pages counted: no need to walk. */
+	if ((info.me_last_pgno + 1) * ms.ms_psize <= bound) {
+		*out = (info.me_last_pgno + 1) * ms.ms_psize;
+		return 0;
+	}
+	rc = mdb_txn_begin(ix->env, NULL, MDB_RDONLY, &txn);
+	if (rc)
+		return ix_err(ix, "mdb_txn_begin(rdonly)", rc);
+	rc = mdb_cursor_open(txn, 0, &c); /* 0: the free list */
 	if (rc) {
 		mdb_txn_abort(txn);
 		return ix_err(ix, "mdb_env_info", rc);
@@ -1404,9 +1411,9 @@ static int flow_delete(struct fv_index *ix, uint64_t id,
 	MDB_cursor *c;
 	MDB_val k, v;
 
-	for (int i = 0; !err && i < n; i++)
-		err = wdel(ix, ix->bykey, "mdb_del(bykey)", s[i].key, s[i].klen,
-			   s[i].dup, DUP_LEN);
+	/* From the db and from this txn's queue (the flow may have been
+	 * put in this txn). */
+	err = sec_del(ix, s, n, NULL, 0);
 	if (err)
 		return err;
 	rc = mdb_cursor_open(ix->txn, ix->places, &c);
@@ -1439,7 +1446,8 @@ static int flow_delete(struct fv_index *ix, uint64_t id,
  * else those that ended before before_ns); *left: how many stay.
  */
 static int bucket_expire(struct fv_index *ix, uint64_t b, uint64_t before_ns,
-			 int all, struct fv_index_expiry *e, uint64_t *left)
+			 int all, struct fv_index_expiry *e, uint64_t *left,
+			 uint64_t *seen)
 {
 	uint8_t from[KEY_FLOW_LEN];
 	uint64_t *ids, newest = 0;
@@ -1465,6 +1473,7 @@ static int bucket_expire(struct fv_index *ix, uint64_t b, uint64_t before_ns,
 
 		if (k.mv_size != KEY_FLOW_LEN || id >> TM_SHIFT != b)
 			break;
+		(*seen)++;
 		/* A record that does not decode goes too: nothing reads it. */
 		if (rec_decode(v.mv_data, v.mv_size, &fl[n], &off))
 			memset(&fl[n], 0, sizeof(fl[n]));
@@ -1495,34 +1504,61 @@ int fv_index_expire_flows(struct fv_index *ix, uint64_t before_ns,
 			  uint64_t max_live, unsigned max_buckets,
 			  struct fv_index_expiry *e)
 {
-	uint64_t live = 0, old;
+	uint64_t live = 0, old, seen = 0, want = 0,
+		 budget = (uint64_t)max_buckets << TM_SHIFT;
 	struct tm_ent *tm = NULL;
 	MDB_txn *txn = ix->txn;
+	MDB_stat ms;
 	size_t n = 0;
-	int err, full = 0;
+	int err, rc;
 
 	memset(e, 0, sizeof(*e));
 	if (!ix->txn)
 		return -EINVAL;
+	/* What this txn put goes in first: a held-back places part 0 and
+	 * the timemap buckets (the walk below reads them from the db). */
+	err = pend_flush(ix);
+	if (!err)
+		err = tm_write(ix);
+	if (err)
+		return err;
+	/*
+	 * By size, with room to spare: past half the bound, records go
+	 * (oldest first) until the live pages would be a third of it,
+	 * counted from the average a record takes now. Deleted pages are reused
+	 * only by later transactions, and each one's writes (copies of the
+	 * pages it changes, deletions too) need free pages to land in: the
+	 * file then stays near the bound instead of growing past it.
+	 */
 	if (max_live) {
-		err = live_bytes(ix, &live);
+		err = live_bytes(ix, max_live / 2, &live);
 		if (err)
 			return err;
-		full = live > max_live;
 		e->live_bytes = live;
+		rc = mdb_stat(txn, ix->flows, &ms);
+		if (rc)
+			return ix_err(ix, "mdb_stat(flows)", rc);
+		if (live > max_live / 2 && ms.ms_entries)
+			want = (live - max_live / 3) /
+				       (live / ms.ms_entries + 1) +
+			       1;
 	}
-	if (!full && !before_ns)
+	if (!want && !before_ns)
 		return 0;
+	/* The work is bounded by the records read: max_buckets buckets'
+	 * worth. A bucket with a long flow left in it is read again at the
+	 * next call (only what is left of it), and the next ones too. */
 	err = tm_load(ix, txn, 0, UINT64_MAX, &tm, &n);
-	for (size_t i = 0; !err && i < n && i < max_buckets; i++) {
+	for (size_t i = 0; !err && i < n && seen < budget; i++) {
+		int all = e->flows < want;
 		uint64_t left;
 
 		/* By time, a bucket whose flows all began after the
 		 * cut-off holds none to delete, nor does any later one. */
-		if (!full && tm[i].lo >= before_ns)
+		if (!all && tm[i].lo >= before_ns)
 			break;
-		err = bucket_expire(ix, tm[i].bucket, before_ns, full, e,
-				    &left);
+		err = bucket_expire(ix, tm[i].bucket, before_ns, all, e, &left,
+				    &seen);
 		if (!err && !left) {
 			uint8_t key[KEY_TM_LEN];
 
@@ -1530,14 +1566,6 @@ int fv_index_expire_flows(struct fv_index *ix, uint64_t before_ns,
 			err = wdel(ix, ix->timemap, "mdb_del(timemap)", key,
 				   sizeof(key), NULL, 0);
 			e->buckets++;
-		}
-		if (!err && left)
-			break; /* long flows stay; newer buckets wait */
-		/* A bucket frees about 1024 records: measure again only
-		 * now and then (the free list is read whole). */
-		if (!err && full && (e->buckets & 7) == 0) {
-			err = live_bytes(ix, &live);
-			full = live > max_live;
 		}
 	}
 	free(tm);

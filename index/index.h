@@ -101,12 +101,13 @@ int fv_index_set_packets_from(struct fv_index *ix, unsigned worker,
  * Flow retention, inside the write txn: deletes flow records (with their
  * bykey entries and places), oldest timemap bucket first: the flows that
  * ended before before_ns (0: none by time), and whole buckets while the
- * index's live pages take more than max_live bytes (0: no bound). Looks
- * at max_buckets buckets at most; stops at a bucket whose flows did not
- * all go (a long flow still running). A bucket left empty leaves the
- * timemap. Adds the deleted flows to meta "flows_expired" and moves
- * meta "flows_from_ns" (flow records are complete from then on: one
- * past the largest last_ns deleted) forward.
+ * index's live pages take more than max_live bytes (0: no bound).
+ * Reads at most max_buckets buckets' worth of records (1024 each); a
+ * bucket whose flows did not all go (a long flow still running) is read
+ * again, what is left of it, at the next call. A bucket left empty
+ * leaves the timemap. Adds the deleted flows to meta "flows_expired"
+ * and moves meta "flows_from_ns" (flow records are complete from then
+ * on: one past the largest last_ns deleted) forward.
  */
 struct fv_index_expiry {
 	uint64_t flows, buckets; /* deleted */

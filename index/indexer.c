@@ -132,8 +132,8 @@ void fv_indexer_set_retention(struct fv_indexer *x, uint64_t flow_retention_ns,
 }
 
 /*
- * Flow retention, first thing in the commit's txn (a flow of this batch
- * that an expiry would take is put again after it): the flows that ended
+ * Flow retention, in the commit's txn after the batch (an import that
+ * commits once expires in that commit too): the flows that ended
  * flow_retention_ns before the newest packet stored (packet time, so an
  * import of an old capture keeps what it imports), and the oldest while
  * the index outgrows its share. About two buckets per 1024 flows of the
@@ -394,9 +394,9 @@ int fv_indexer_commit(struct fv_indexer *x, struct fv_ring **rings, unsigned n,
 	err = fv_index_begin(x->ix);
 	if (err)
 		return err;
-	err = expire_flows(x);
+	err = write_items(x);
 	if (!err)
-		err = write_items(x);
+		err = expire_flows(x);
 	if (!err)
 		err = fv_index_put_u64(x->ix, "next_flow_id", next_id);
 	if (!err && c->packets)

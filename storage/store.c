@@ -22,6 +22,18 @@ char *fv_store_path(char *buf, unsigned len, const char *dir, const char *sub)
 	return buf;
 }
 
+uint64_t fv_store_index_share(uint64_t max_disk)
+{
+	uint64_t share = max_disk / 100 * FV_INDEX_SHARE_PCT;
+	uint64_t floor = (uint64_t)FV_INDEX_SHARE_MIN_MB << 20;
+
+	/* Small stores: flows per byte of packets vary, and a few MB of
+	 * index would hold too few flow records; at most a quarter. */
+	if (share < floor)
+		share = floor < max_disk / 4 ? floor : max_disk / 4;
+	return share;
+}
+
 int fv_store_plan(struct fv_store_conf *c, const char *dir, uint64_t max_disk,
 		  uint32_t workers)
 {
@@ -50,7 +62,7 @@ int fv_store_plan(struct fv_store_conf *c, const char *dir, uint64_t max_disk,
 		}
 		max_disk = (uint64_t)sv.f_bavail * sv.f_frsize / 10 * 9;
 	}
-	seg_budget = max_disk / 100 * (100 - FV_INDEX_SHARE_PCT);
+	seg_budget = max_disk - fv_store_index_share(max_disk);
 	per_worker = seg_budget / workers;
 	seg = per_worker / 16;
 	if (seg < 16 * bs)

@@ -7,7 +7,8 @@
  *   STORE/segments/        segment rings (storage.h)
  *   STORE/index/           the LMDB environment (index.h)
  *
- * Budget split: FV_INDEX_SHARE_PCT of --max-disk is kept for the index and
+ * Budget split: FV_INDEX_SHARE_PCT of --max-disk (at least
+ * FV_INDEX_SHARE_MIN_MB, at most a quarter) is kept for the index and
  * the rest is segments; segment size is budget/16 clamped to [16 MiB,
  * 1 GiB] and rounded to the block size; at least 2 segments per worker.
  */
@@ -16,8 +17,9 @@
 
 #include <stdint.h>
 
-#define FV_STORE_FORMAT	   1
-#define FV_INDEX_SHARE_PCT 5
+#define FV_STORE_FORMAT	      1
+#define FV_INDEX_SHARE_PCT    5
+#define FV_INDEX_SHARE_MIN_MB 8
 
 struct fv_store_conf {
 	uint32_t format;   /* FV_STORE_FORMAT */
@@ -36,6 +38,9 @@ struct fv_store_conf {
  */
 int fv_store_plan(struct fv_store_conf *c, const char *dir, uint64_t max_disk,
 		  uint32_t workers);
+
+/* The index's share of a budget (fv_index_expire_flows keeps it). */
+uint64_t fv_store_index_share(uint64_t max_disk);
 
 /*
  * Opens the store at dir. If it does not exist and want is not NULL, it is
