@@ -285,13 +285,15 @@ int fv_cli_import(int argc, char **argv)
 			goto out;
 		}
 	}
-	/* The flows still open, a chunk per commit (the last one empty). */
+	/* The flows still open, a chunk per commit: one commit for a
+	 * table that holds less than a chunk (a second would only copy
+	 * index pages). */
 	do {
 		int n = fv_flow_flush_some(im.w.flows, FV_END_EOF,
 					   FV_FLOW_FLUSH_CHUNK);
 
 		err = n < 0 ? n : commit(&im);
-		if (n <= 0)
+		if (n < (int)FV_FLOW_FLUSH_CHUNK)
 			break;
 	} while (!err);
 	if (err) {

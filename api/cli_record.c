@@ -208,17 +208,19 @@ static void *worker_main(void *arg)
 			}
 		}
 	}
-	/* The flows still open, a chunk per commit (the last one empty). */
+	/* The flows still open, a chunk per commit (the last one holds
+	 * less than a chunk). */
 	while (!err) {
 		int n = fv_flow_flush_some(rw->w.flows, FV_END_EOF,
 					   FV_FLOW_FLUSH_CHUNK);
+		int last = n < (int)FV_FLOW_FLUSH_CHUNK;
 
-		err = n < 0 ? n : note_counters(rw, n == 0);
+		err = n < 0 ? n : note_counters(rw, last);
 		if (!err)
 			err = fv_worker_commit(&rw->w);
 		if (err)
 			rw->what = "writing the store";
-		if (n <= 0)
+		if (last)
 			break;
 	}
 	rw->err = err;

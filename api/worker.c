@@ -206,11 +206,12 @@ int fv_worker_close(struct fv_worker *w, enum fv_flow_end reason)
 {
 	int err = 0, n;
 
-	/* A chunk of the open flows per commit (the last one empty). */
+	/* A chunk of the open flows per commit (the last one holds less
+	 * than a chunk). */
 	do {
 		n = fv_flow_flush_some(w->flows, reason, FV_FLOW_FLUSH_CHUNK);
 		err = n < 0 ? n : fv_worker_commit(w);
-	} while (!err && n > 0);
+	} while (!err && n >= (int)FV_FLOW_FLUSH_CHUNK);
 	if (w->ring) {
 		int e = fv_ring_close(w->ring);
 
