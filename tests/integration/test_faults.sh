@@ -61,22 +61,7 @@ fi
 "$GEN" -q --usec -w "$T/g2.pcap" --flows 40 --seed 32 || exit 1
 mergecap -F pcap -w "$T/both.pcap" "$T/g1.pcap" "$T/g2.pcap" || exit 1
 
-feed() { # the capture through a pipe at about 20 MB/s
-	$PY -c '
-import sys, time
-with open(sys.argv[1], "rb") as f:
-    while True:
-        b = f.read(1 << 19)
-        if not b:
-            break
-        try:
-            sys.stdout.buffer.write(b)
-            sys.stdout.buffer.flush()
-        except BrokenPipeError:
-            break
-        time.sleep(0.025)
-' "$1"
-}
+feed() { /usr/bin/python3 tests/integration/feed.py "$1" $((1 << 19)) 0.025; } # ~20 MB/s
 ms() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
 
 start_record() { # store

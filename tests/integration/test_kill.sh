@@ -17,22 +17,7 @@ trap 'rm -rf "$T"' EXIT
 fail=0
 # The capture (about 165 MB) is fed through a pipe at about 50 MB/s, so
 # the import runs for a few seconds and commits about once a second.
-feed() {
-	/usr/bin/python3 -c '
-import sys, time
-with open(sys.argv[1], "rb") as f:
-    while True:
-        b = f.read(1 << 20)
-        if not b:
-            break
-        try:
-            sys.stdout.buffer.write(b)
-            sys.stdout.buffer.flush()
-        except BrokenPipeError:
-            break
-        time.sleep(0.02)
-' "$1"
-}
+feed() { /usr/bin/python3 tests/integration/feed.py "$1" $((1 << 20)) 0.02; }
 for i in 1 2 3 4 5; do
 	rm -rf "$T/s"
 	feed "$T/g.pcap" | "$FV" import -q -r - -s "$T/s" --max-disk 2G &

@@ -38,23 +38,7 @@ BUDGET=$((64 << 20))
 
 # Feeds a file through a pipe at about $2 MiB per 10 ms, so an import
 # lasts a few seconds and the sampler sees it.
-feed() {
-	/usr/bin/python3 -c '
-import sys, time
-n = int(sys.argv[2]) << 20
-with open(sys.argv[1], "rb") as f:
-    while True:
-        b = f.read(n)
-        if not b:
-            break
-        try:
-            sys.stdout.buffer.write(b)
-            sys.stdout.buffer.flush()
-        except BrokenPipeError:
-            break
-        time.sleep(0.01)
-' "$1" "$2"
-}
+feed() { /usr/bin/python3 tests/integration/feed.py "$1" $(($2 << 20)) 0.01; } # FILE MIB
 
 # Two captures: 1 GiB, then 512 MiB starting an hour later.
 "$GEN" -q --size 1G --seed 9 -w "$T/a.pcap" || { echo "fvgen"; exit 1; }
