@@ -14,14 +14,8 @@
 #include "api/extract.h"
 #include "common/fv.h"
 
-struct run {
-	fv_ref ref;
-	uint32_t count;
-	uint32_t off;
-};
-
 struct runs {
-	struct run *v;
+	struct fv_run *v;
 	size_t n, cap;
 };
 
@@ -31,7 +25,7 @@ static int on_run(void *arg, fv_ref ref, uint32_t count, uint32_t off)
 
 	if (rs->n == rs->cap) {
 		size_t cap = rs->cap ? rs->cap * 2 : 64;
-		struct run *v = realloc(rs->v, cap * sizeof(*v));
+		struct fv_run *v = realloc(rs->v, cap * sizeof(*v));
 
 		if (!v)
 			return -ENOMEM;
@@ -58,9 +52,7 @@ int fv_extract_flow(struct fv_index *ix, struct fv_seg_reader *rd,
 		err = FV_ENOTFOUND;
 	if (err)
 		goto out;
-	for (size_t i = 0; i < rs.n; i++)
-		if (i == 0 || rs.v[i].ref != rs.v[i - 1].ref)
-			fv_seg_prefetch(rd, rs.v[i].ref, rs.v[i].off);
+	fv_seg_prefetch_runs(rd, rs.v, rs.n);
 	for (size_t i = 0; i < rs.n && !err; i++) {
 		err = fv_seg_read_chain(rd, rs.v[i].ref, rs.v[i].off,
 					rs.v[i].count, flow_id, cb, arg);

@@ -24,6 +24,8 @@
 #include "common/fv.h"
 
 #define STREAM_CHUNK (256u * 1024) /* what MHD asks of a reader at most */
+#define EAGER_BYTES  (256u * 1024) /* made before the reply, at most... */
+#define EAGER_FILLS  16		   /* ...in so many fill()s */
 
 /* ---- replies ---- */
 
@@ -232,19 +234,72 @@ fail:
 	return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
+/* A failure before the first byte is sent: a reply that says what. */
+static enum MHD_Result stream_fail(struct rest_req *q, struct rest_stream *s,
+				   int err)
+{
+	const char *what = s->what ? s->what : "stream";
+	enum MHD_Result ret;
+
+	if (err == FV_EEXPIRED)
+		ret = rest_reply_error(q, MHD_HTTP_GONE, "expired", -1,
+				       "%s: its packets expired while it was "
+				       "read",
+				       what);
+	else if (err == FV_EUSAGE)
+		ret = rest_reply_error(
+			q, MHD_HTTP_BAD_REQUEST, "pcap cannot hold it", -1,
+			"%s: a pcap holds one link type and times before "
+			"2106; ask format=pcapng",
+			what);
+	else
+		ret = rest_reply_fail(q, what, err);
+	rest_stream_free(s);
+	return ret;
+}
+
 enum MHD_Result rest_reply_stream(struct rest_req *q, struct rest_stream *s,
 				  const char *ctype, const char *filename,
 				  const char *hname, const char *hval)
 {
-	struct MHD_Response *r = MHD_create_response_from_callback(
-		MHD_SIZE_UNKNOWN, STREAM_CHUNK, stream_read, s, stream_free_cb);
+	struct MHD_Response *r;
 	char cd[512];
 
 	s->c = q->c;
-	if (!r) {
-		rest_stream_free(s);
-		return MHD_NO;
+	/*
+	 * The first EAGER_BYTES are made before the reply: an answer that
+	 * ends there (most flows) goes out with its Content-Length in one
+	 * send instead of three chunked ones, and a failure there gets a
+	 * reply that says what went wrong instead of a cut transfer.
+	 */
+	for (int i = 0; i < EAGER_FILLS && !s->done && s->len < EAGER_BYTES;
+	     i++) {
+		int rc = s->fill(s);
+
+		if (fflush(s->f) && rc >= 0)
+			rc = -ENOMEM;
+		if (rc < 0)
+			return stream_fail(q, s, rc);
+		if (rc == 1)
+			s->done = 1;
 	}
+	if (s->done) {
+		r = MHD_create_response_from_buffer(
+			s->len, s->len ? s->buf : (void *)"",
+			s->len ? MHD_RESPMEM_MUST_FREE
+			       : MHD_RESPMEM_PERSISTENT);
+		if (r && s->len)
+			s->buf = NULL;
+		rest_stream_free(s);
+	} else {
+		r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
+						      STREAM_CHUNK, stream_read,
+						      s, stream_free_cb);
+		if (!r)
+			rest_stream_free(s);
+	}
+	if (!r)
+		return MHD_NO;
 	if (filename) {
 		snprintf(cd, sizeof(cd), "attachment; filename=\"%s\"",
 			 filename);

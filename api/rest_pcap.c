@@ -113,17 +113,12 @@ static const char *pcap_ctype(enum fv_pcapw_format fmt)
 
 /* ---- a flow ---- */
 
-struct run {
-	fv_ref ref;
-	uint32_t count, off;
-};
-
 struct flow_dl {
 	struct out o;
 	struct fv_rest *srv;
 	struct fv_seg_reader *rd; /* from the server's pool */
 	uint64_t id;
-	struct run *v;
+	struct fv_run *v;
 	size_t n, cap, next;
 	FILE *f;
 };
@@ -134,7 +129,7 @@ static int on_run(void *arg, fv_ref ref, uint32_t count, uint32_t off)
 
 	if (d->n == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 64;
-		struct run *v = realloc(d->v, cap * sizeof(*v));
+		struct fv_run *v = realloc(d->v, cap * sizeof(*v));
 
 		if (!v)
 			return -ENOMEM;
@@ -165,7 +160,7 @@ static int flow_fill(struct rest_stream *s)
 
 	d->f = s->f;
 	while (d->next < d->n && s->len - start < FILL_BYTES) {
-		struct run *r = &d->v[d->next++];
+		struct fv_run *r = &d->v[d->next++];
 
 		err = fv_seg_read_chain(d->rd, r->ref, r->off, r->count, d->id,
 					on_flow_packet, d);
@@ -306,9 +301,7 @@ enum MHD_Result rest_flow_pcap(struct rest_req *q, const char *id_s)
 		ret = rest_reply_fail(q, "opening the segments", err);
 		goto out;
 	}
-	for (size_t i = 0; i < d->n; i++)
-		if (i == 0 || d->v[i].ref != d->v[i - 1].ref)
-			fv_seg_prefetch(d->rd, d->v[i].ref, d->v[i].off);
+	fv_seg_prefetch_runs(d->rd, d->v, d->n);
 	s = rest_stream_new(srv);
 	if (!s) {
 		ret = MHD_NO;

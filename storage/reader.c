@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,7 +357,19 @@ bad:
 	return err;
 }
 
-void fv_seg_prefetch(struct fv_seg_reader *rd, fv_ref ref, uint32_t from)
+/* Whether the page at off of a segment is in memory (mapped, mincore). */
+static bool resident(struct fv_seg_reader *rd, unsigned worker, uint32_t idx,
+		     uint64_t off)
+{
+	const uint8_t *map;
+	unsigned char v = 0;
+
+	if (get_map(rd, worker, idx, off + FV_BLOCK_ALIGN, &map))
+		return false;
+	return mincore((void *)(map + off), FV_BLOCK_ALIGN, &v) == 0 && (v & 1);
+}
+
+static void prefetch(struct fv_seg_reader *rd, fv_ref ref, uint32_t from)
 {
 	unsigned worker = fv_ref_worker(ref);
 	uint32_t idx = fv_ref_gen(ref) % rd->nsegments;
@@ -374,4 +387,25 @@ void fv_seg_prefetch(struct fv_seg_reader *rd, fv_ref ref, uint32_t from)
 	else
 		posix_fadvise(fd, (off_t)base, rd->block_size,
 			      POSIX_FADV_WILLNEED);
+}
+
+/* Whether the first page of a run's part of its block is in memory. */
+static bool run_resident(struct fv_seg_reader *rd, const struct fv_run *r)
+{
+	unsigned worker = fv_ref_worker(r->ref);
+	uint32_t idx = fv_ref_gen(r->ref) % rd->nsegments;
+	uint64_t off = (uint64_t)fv_ref_off4k(r->ref) * FV_BLOCK_ALIGN +
+		       (r->off & ~(uint32_t)(FV_BLOCK_ALIGN - 1));
+
+	return resident(rd, worker, idx, off);
+}
+
+void fv_seg_prefetch_runs(struct fv_seg_reader *rd, const struct fv_run *v,
+			  size_t n)
+{
+	if (!n || (run_resident(rd, &v[0]) && run_resident(rd, &v[n - 1])))
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (i == 0 || v[i].ref != v[i - 1].ref)
+			prefetch(rd, v[i].ref, v[i].off);
 }

@@ -218,13 +218,23 @@ int fv_seg_read_block(struct fv_seg_reader *rd, fv_ref ref,
 int fv_block_next(const struct fv_block *blk, uint32_t *off, struct fv_rec *rec,
 		  const uint8_t **frame);
 
+/* A flow's packets in one block: count records along its chain from off
+ * (what the index's places hold). */
+struct fv_run {
+	fv_ref ref;
+	uint32_t count, off;
+};
+
 /*
- * Tells the kernel that the block at ref will be read from byte offset
- * from on (readahead, asynchronous): called for every block of a flow
- * before its chains are walked, so a cold cache is read in parallel. A
- * hint: errors are ignored.
+ * Tells the kernel that the blocks of a flow's runs will be read, each
+ * from its run's offset on (readahead, asynchronous), so a cold cache is
+ * read in parallel before the chains are walked. When the first and the
+ * last block are in memory already the flow is taken as warm and no
+ * advice is given (advice on cached pages still walks the page cache,
+ * and each probe is a system call). A hint: errors are ignored.
  */
-void fv_seg_prefetch(struct fv_seg_reader *rd, fv_ref ref, uint32_t from);
+void fv_seg_prefetch_runs(struct fv_seg_reader *rd, const struct fv_run *v,
+			  size_t n);
 
 /*
  * Reads the records of one flow in one block without reading the rest:

@@ -280,6 +280,31 @@ c=$(code "$U/api/v1/packets?bpf=arp+or+udp&format=pcapng")
 [ "$c" = 200 ] && cmp -s "$T/body" "$T/x.pcapng" && ok "... and format=pcapng holds both, equal to extract" ||
 	bad "pcapng with two link types: $c"
 
+# ---- answers made whole before the reply ----
+# What fits in the first 256 KiB goes with a Content-Length (one send),
+# and a failure there gets an error reply that says what, not a cut
+# transfer: the same two link types, in a store holding little else.
+S2=$T/s2
+"$FV" import -q -r "$C/linktypes/quic_handshake.pcap" -s "$S2" &&
+	"$FV" import -q -r "$C/linktypes/linuxsll-arp.pcap" -s "$S2" || bad "import into $S2"
+P2=$SPID U1=$U
+SPID=
+serve_start "$S2" || bad "serve $S2 did not start"
+c=$(code "$U/api/v1/packets")
+[ "$c" = 400 ] && grep -q 'format=pcapng' "$T/body" &&
+	ok "two link types within the first 256 KiB: 400, $(head -c 160 "$T/body")" ||
+	bad "early failure: $c $(head -c 300 "$T/body")"
+"$FV" extract -s "$S2" --flow 1 -w "$T/f1.pcap" || bad "extract --flow 1 from $S2"
+len=$(curl -s -D - -o "$T/body" "$U/api/v1/flows/1/pcap" | tr -d '\r' | awk -F': ' 'tolower($1) == "content-length" {print $2}')
+[ -n "$len" ] && [ "$len" = "$(stat -c %s "$T/f1.pcap")" ] && cmp -s "$T/body" "$T/f1.pcap" &&
+	ok "a small flow's pcap: Content-Length $len, extract's bytes" ||
+	bad "flow 1: Content-Length '$len', extract $(stat -c %s "$T/f1.pcap") bytes"
+len=$(curl -s -D - -o "$T/body" "$U/api/v1/packets?format=pcapng" | tr -d '\r' | awk -F': ' 'tolower($1) == "content-length" {print $2}')
+[ "$len" = "$(stat -c %s "$T/body")" ] && ok "the whole small store as pcapng: Content-Length $len" ||
+	bad "pcapng of $S2: Content-Length '$len', body $(stat -c %s "$T/body")"
+serve_stop
+SPID=$P2 U=$U1
+
 # ---- SIGTERM stops it cleanly ----
 kill -TERM "$SPID"
 wait "$SPID"

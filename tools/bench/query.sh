@@ -71,20 +71,19 @@ for _ in $(seq 100); do
 done
 [ -n "$U" ] || { echo "serve did not start: $(cat "$DIR/qserve.err")"; exit 1; }
 
-$PY - "$U" "$NF" "$RUNS" <<'EOF'
-import http.client, json, statistics, subprocess, sys, time, urllib.parse
+PYTHONPATH=tools/bench $PY - "$U" "$NF" "$RUNS" <<'EOF'
+import json, statistics, subprocess, sys, time, urllib.parse
+from httpget import Conn
 
 url, nfdir, runs = urllib.parse.urlparse(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-c = http.client.HTTPConnection(url.hostname, url.port, timeout=600)
+c = Conn(url.hostname, url.port)
 
 
 def rest(path):
     t = time.perf_counter()
-    c.request("GET", path)
-    r = c.getresponse()
-    body = r.read()
-    if r.status != 200:
-        sys.exit("REST %s: %d %s" % (path, r.status, body[:200]))
+    status, _, body = c.get(path)
+    if status != 200:
+        sys.exit("REST %s: %d %s" % (path, status, body[:200]))
     return time.perf_counter() - t, body
 
 
