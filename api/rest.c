@@ -24,7 +24,7 @@
 #include "common/fv.h"
 
 #define STREAM_CHUNK (256u * 1024) /* what MHD asks of a reader at most */
-#define EAGER_BYTES  (256u * 1024) /* made before the reply, at most... */
+#define EAGER_BYTES  (64u * 1024)  /* made before the reply, at most... */
 #define EAGER_FILLS  16		   /* ...in so many fill()s */
 
 /* ---- replies ---- */

@@ -120,8 +120,8 @@ struct rest_stream *rest_stream_new(struct fv_rest *srv);
 void rest_stream_free(struct rest_stream *s);
 /* Queues s (owned by the response from now on, even on failure) as a
  * 200 with ctype and, when not NULL, a Content-Disposition filename and
- * one extra header (name, value). The first 256 KiB are made first: an
- * answer that ends there goes with a Content-Length, a longer one is
+ * one extra header (name, value). Pieces are made first until they hold 64 KiB:
+ * an answer that ends there goes with a Content-Length, a longer one is
  * chunked, and a failure before then gets an error reply (410 for
  * expired packets, 400 for what a pcap cannot hold, 5xx otherwise). */
 enum MHD_Result rest_reply_stream(struct rest_req *q, struct rest_stream *s,

@@ -281,7 +281,7 @@ c=$(code "$U/api/v1/packets?bpf=arp+or+udp&format=pcapng")
 	bad "pcapng with two link types: $c"
 
 # ---- answers made whole before the reply ----
-# What fits in the first 256 KiB goes with a Content-Length (one send),
+# What fits in the first pieces goes with a Content-Length (one send),
 # and a failure there gets an error reply that says what, not a cut
 # transfer: the same two link types, in a store holding little else.
 S2=$T/s2
@@ -292,7 +292,7 @@ SPID=
 serve_start "$S2" || bad "serve $S2 did not start"
 c=$(code "$U/api/v1/packets")
 [ "$c" = 400 ] && grep -q 'format=pcapng' "$T/body" &&
-	ok "two link types within the first 256 KiB: 400, $(head -c 160 "$T/body")" ||
+	ok "two link types in the first pieces: 400, $(head -c 160 "$T/body")" ||
 	bad "early failure: $c $(head -c 300 "$T/body")"
 "$FV" extract -s "$S2" --flow 1 -w "$T/f1.pcap" || bad "extract --flow 1 from $S2"
 len=$(curl -s -D - -o "$T/body" "$U/api/v1/flows/1/pcap" | tr -d '\r' | awk -F': ' 'tolower($1) == "content-length" {print $2}')
