@@ -198,10 +198,15 @@ static void *worker_main(void *arg)
 			}
 			next_expire = mono + FV_NSEC_PER_SEC;
 		}
+		err = fv_worker_poll(&rw->w);
+		if (err) {
+			rw->what = "writing the store";
+			break;
+		}
 		if (fv_worker_commit_due(&rw->w, mono)) {
 			err = note_counters(rw, 0);
 			if (!err)
-				err = fv_worker_commit(&rw->w);
+				err = fv_worker_commit_async(&rw->w);
 			if (err) {
 				rw->what = "writing the store";
 				break;
@@ -458,6 +463,9 @@ int fv_cli_record(int argc, char **argv)
 			goto out;
 		}
 	}
+	/* The capture threads never wait for the disk: each worker's
+	 * batches are committed by a thread of its own. */
+	sh.async_commit = 1;
 	for (unsigned i = 0; i < n; i++) {
 		err = fv_worker_open(&rws[i].w, &sh, i);
 		if (err) {
@@ -531,6 +539,9 @@ out:
 	fv_rest_stop(rest); /* before the index it borrows closes */
 	if (rws) {
 		for (unsigned i = 0; i < n; i++) {
+			/* Its batch was committed at the end of worker_main
+			 * (unless that failed): nothing is left aside. */
+			fv_worker_stop_committer(&rws[i].w, 1);
 			if (rws[i].w.ring) {
 				int e = fv_ring_close(rws[i].w.ring);
 

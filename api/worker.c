@@ -2,17 +2,22 @@
  * worker.c - one capture worker's pipeline (worker.h).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/worker.h"
 #include "capture/decode.h"
 #include "common/fv.h"
 
 #define COMMIT_EVERY_NS	   (1000ull * 1000 * 1000)
-#define COMMIT_PENDING_MAX (2u << 20) /* ~20k flow records */
+#define COMMIT_PENDING_MAX (2u << 20)  /* ~20k flow records */
+#define ASIDE_WAIT_BYTES   (64u << 20) /* a batch this large waits */
+#define RETRY_NS	   (10ull * 1000 * 1000)
 
 void fv_worker_free(struct fv_worker *w)
 {
+	fv_worker_stop_committer(w, 1);
 	if (w->ring)
 		fv_ring_close(w->ring);
 	fv_flow_table_free(w->flows);
@@ -57,6 +62,181 @@ static int on_recycle(void *arg, unsigned worker, uint32_t old_gen)
 	return err;
 }
 
+static void nap_1ms(void)
+{
+	struct timespec ts = {0, 1000 * 1000};
+
+	nanosleep(&ts, NULL);
+}
+
+/* The file of one block of the aside batch, once per commit. */
+struct files {
+	fv_ref ref[16];
+	uint32_t idx[16];
+	unsigned n, more; /* more: some did not fit, sync each block's */
+	uint32_t nsegments;
+};
+
+static int note_file(void *arg, fv_ref ref)
+{
+	struct files *f = arg;
+	uint32_t idx = fv_ref_gen(ref) % f->nsegments;
+
+	for (unsigned i = 0; i < f->n; i++)
+		if (f->idx[i] == idx)
+			return 0;
+	if (f->n == 16) {
+		f->more = 1;
+		return 1;
+	}
+	f->idx[f->n] = idx;
+	f->ref[f->n++] = ref;
+	return 0;
+}
+
+static int sync_block(void *arg, fv_ref ref)
+{
+	return fv_ring_datasync(arg, ref);
+}
+
+/*
+ * Commits the batch set aside, on the committer thread: waits until the
+ * ring has written every block below need (the capture thread reaps),
+ * makes the files of the batch's blocks durable, then one transaction
+ * under the lock. Blocks of earlier batches were made durable before
+ * those committed.
+ */
+static int commit_aside(struct fv_worker *w, uint64_t need)
+{
+	struct files f = {.nsegments = w->sh->conf.nsegments};
+	int err;
+
+	while (fv_ring_done_next(w->ring) < need) {
+		if (__atomic_load_n(&w->cabort, __ATOMIC_ACQUIRE))
+			return -ECANCELED;
+		nap_1ms();
+	}
+	pthread_mutex_lock(&w->sh->commit_lock);
+	fv_indexer_aside_blocks(w->idx, note_file, &f);
+	pthread_mutex_unlock(&w->sh->commit_lock);
+	err = 0;
+	for (unsigned i = 0; i < f.n && !err; i++)
+		err = fv_ring_datasync(w->ring, f.ref[i]);
+	pthread_mutex_lock(&w->sh->commit_lock);
+	if (!err && f.more)
+		err = fv_indexer_aside_blocks(w->idx, sync_block, w->ring);
+	if (!err)
+		err = fv_indexer_commit_aside(w->idx);
+	pthread_mutex_unlock(&w->sh->commit_lock);
+	if (!err)
+		__atomic_fetch_add(&w->c.commits, 1, __ATOMIC_RELAXED);
+	return err;
+}
+
+static void *committer_main(void *arg)
+{
+	struct fv_worker *w = arg;
+	uint64_t need;
+
+	pthread_mutex_lock(&w->cmu);
+	for (;;) {
+		while (!w->cstop && !fv_indexer_aside(w->idx, &need))
+			pthread_cond_wait(&w->ccv, &w->cmu);
+		if (!fv_indexer_aside(w->idx, &need))
+			break; /* stopped, nothing left */
+		pthread_mutex_unlock(&w->cmu);
+		{
+			int err = commit_aside(w, need);
+
+			pthread_mutex_lock(&w->cmu);
+			if (err) {
+				__atomic_store_n(&w->commit_err, err,
+						 __ATOMIC_RELEASE);
+				pthread_cond_broadcast(&w->ccv);
+				break;
+			}
+		}
+		pthread_cond_broadcast(&w->ccv);
+	}
+	pthread_mutex_unlock(&w->cmu);
+	return NULL;
+}
+
+/* Waits, reaping the ring, until the committer has taken the batch set
+ * aside (or failed). */
+static int wait_slot(struct fv_worker *w)
+{
+	uint64_t need;
+	int err;
+
+	while (fv_indexer_aside(w->idx, &need)) {
+		err = __atomic_load_n(&w->commit_err, __ATOMIC_ACQUIRE);
+		if (err)
+			return err;
+		err = fv_ring_poll(w->ring);
+		if (err)
+			return err;
+		if (fv_ring_done_next(w->ring) < need) {
+			nap_1ms();
+			continue;
+		}
+		pthread_mutex_lock(&w->cmu);
+		if (fv_indexer_aside(w->idx, &need) && !w->commit_err) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 1000 * 1000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&w->ccv, &w->cmu, &ts);
+		}
+		pthread_mutex_unlock(&w->cmu);
+	}
+	return __atomic_load_n(&w->commit_err, __ATOMIC_ACQUIRE);
+}
+
+void fv_worker_stop_committer(struct fv_worker *w, int abort)
+{
+	if (!w->has_committer)
+		return;
+	if (!abort && w->ring && wait_slot(w))
+		abort = 1;
+	pthread_mutex_lock(&w->cmu);
+	w->cstop = 1;
+	if (abort)
+		__atomic_store_n(&w->cabort, 1, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&w->ccv);
+	pthread_mutex_unlock(&w->cmu);
+	pthread_join(w->committer, NULL);
+	pthread_cond_destroy(&w->ccv);
+	pthread_mutex_destroy(&w->cmu);
+	w->has_committer = 0;
+}
+
+static int start_committer(struct fv_worker *w)
+{
+	int err;
+
+	pthread_mutex_init(&w->cmu, NULL);
+	pthread_cond_init(&w->ccv, NULL);
+	err = pthread_create(&w->committer, NULL, committer_main, w);
+	if (err) {
+		pthread_cond_destroy(&w->ccv);
+		pthread_mutex_destroy(&w->cmu);
+		return -err;
+	}
+	{
+		char name[16];
+
+		snprintf(name, sizeof(name), "fv-commit%u", w->id);
+		pthread_setname_np(w->committer, name);
+	}
+	w->has_committer = 1;
+	return 0;
+}
+
 int fv_worker_open(struct fv_worker *w, struct fv_worker_shared *sh,
 		   unsigned id)
 {
@@ -97,6 +277,11 @@ int fv_worker_open(struct fv_worker *w, struct fv_worker_shared *sh,
 	if (err)
 		goto out_free;
 	w->last_commit = fv_now_mono_ns();
+	if (sh->async_commit) {
+		err = start_committer(w);
+		if (err)
+			goto out_free;
+	}
 	return 0;
 out_free:
 	fv_worker_free(w);
@@ -164,13 +349,16 @@ int fv_worker_expire(struct fv_worker *w, uint64_t now_ns)
 
 int fv_worker_commit_due(const struct fv_worker *w, uint64_t now_mono)
 {
+	if (now_mono < w->retry_at)
+		return 0;
 	return now_mono - w->last_commit >= COMMIT_EVERY_NS ||
 	       fv_indexer_pending(w->idx) > COMMIT_PENDING_MAX;
 }
 
-int fv_worker_commit(struct fv_worker *w)
+/* The closed flows and the counters since the last commit, into the
+ * batch. */
+static int prepare(struct fv_worker *w)
 {
-	struct fv_worker_shared *sh = w->sh;
 	struct fv_flow_stats st;
 	int err;
 
@@ -185,6 +373,22 @@ int fv_worker_commit(struct fv_worker *w)
 	fv_indexer_count(w->idx, &w->delta);
 	memset(&w->delta, 0, sizeof(w->delta));
 	w->last_st = st;
+	return 0;
+}
+
+int fv_worker_commit(struct fv_worker *w)
+{
+	struct fv_worker_shared *sh = w->sh;
+	int err;
+
+	if (w->has_committer) {
+		err = wait_slot(w);
+		if (err)
+			return err;
+	}
+	err = prepare(w);
+	if (err)
+		return err;
 	/* The ring is this thread's: sync it outside the lock. */
 	err = fv_ring_sync(w->ring);
 	if (err)
@@ -196,10 +400,52 @@ int fv_worker_commit(struct fv_worker *w)
 	pthread_mutex_unlock(&sh->commit_lock);
 	w->last_commit = fv_now_mono_ns();
 	if (!err) {
-		w->c.commits++;
+		__atomic_fetch_add(&w->c.commits, 1, __ATOMIC_RELAXED);
 		w->dirty = 0;
 	}
 	return err;
+}
+
+int fv_worker_commit_async(struct fv_worker *w)
+{
+	uint64_t need;
+	int err;
+
+	if (!w->has_committer)
+		return fv_worker_commit(w);
+	err = __atomic_load_n(&w->commit_err, __ATOMIC_ACQUIRE);
+	if (err)
+		return err;
+	if (fv_indexer_aside(w->idx, &need)) {
+		if (fv_indexer_pending(w->idx) < ASIDE_WAIT_BYTES) {
+			w->retry_at = fv_now_mono_ns() + RETRY_NS;
+			return 0;
+		}
+		err = wait_slot(w);
+		if (err)
+			return err;
+	}
+	err = prepare(w);
+	if (!err)
+		err = fv_ring_flush(w->ring, &need);
+	if (err)
+		return err;
+	pthread_mutex_lock(&w->cmu);
+	err = fv_indexer_set_aside(
+		w->idx, __atomic_load_n(&w->sh->next_id, __ATOMIC_RELAXED),
+		need);
+	pthread_cond_broadcast(&w->ccv);
+	pthread_mutex_unlock(&w->cmu);
+	w->last_commit = fv_now_mono_ns();
+	w->retry_at = 0;
+	if (!err)
+		w->dirty = 0;
+	return err;
+}
+
+int fv_worker_poll(struct fv_worker *w)
+{
+	return fv_ring_poll(w->ring);
 }
 
 int fv_worker_close(struct fv_worker *w, enum fv_flow_end reason)
@@ -212,6 +458,7 @@ int fv_worker_close(struct fv_worker *w, enum fv_flow_end reason)
 		n = fv_flow_flush_some(w->flows, reason, FV_FLOW_FLUSH_CHUNK);
 		err = n < 0 ? n : fv_worker_commit(w);
 	} while (!err && n >= (int)FV_FLOW_FLUSH_CHUNK);
+	fv_worker_stop_committer(w, err != 0);
 	if (w->ring) {
 		int e = fv_ring_close(w->ring);
 

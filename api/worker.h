@@ -8,9 +8,11 @@
  * and its indexer batch; the workers of one store share the index, the
  * next flow id (atomic) and a commit lock. A worker commits its own batch
  * (ring sync, then one LMDB write transaction under the lock), so a kill
- * at any moment leaves an index that points only at durable blocks.
+ * at any moment leaves an index that points only at durable blocks. With
+ * sh->async_commit a committer thread of the worker does the waiting and
+ * the transaction (fv_worker_commit_async; docs/architecture.md).
  *
- * A worker is used by one thread.
+ * A worker is used by one thread (and its committer).
  */
 #ifndef FV_API_WORKER_H
 #define FV_API_WORKER_H
@@ -38,6 +40,10 @@ struct fv_worker_shared {
 	 * in meta "flow_retention_ns" when set (flow_retention_set). */
 	uint64_t flow_retention_ns, index_max_bytes;
 	int flow_retention_set;
+	/* Each worker gets a committer thread (record): the capture thread
+	 * sets batches aside (fv_worker_commit_async) and never waits for
+	 * the disk. */
+	int async_commit;
 };
 
 /* Cumulative counters of one worker (read by the owner thread). */
@@ -63,7 +69,15 @@ struct fv_worker {
 	uint64_t max_ts;
 	uint64_t next_expire;
 	uint64_t last_commit; /* monotonic ns */
+	uint64_t retry_at;    /* monotonic ns: the aside slot was busy */
 	uint8_t dirty;	      /* something to commit */
+	/* the committer thread (sh->async_commit) */
+	pthread_t committer;
+	pthread_mutex_t cmu;
+	pthread_cond_t ccv; /* a batch set aside, a slot freed, or stop */
+	int has_committer;
+	int cstop, cabort; /* cabort: give up a batch set aside */
+	int commit_err;	   /* the committer's error (sticky) */
 };
 
 /* Opens worker id's ring, flow table and batch. Returns 0 or an error
@@ -94,6 +108,23 @@ int fv_worker_expire(struct fv_worker *w, uint64_t now_ns);
  */
 int fv_worker_commit(struct fv_worker *w);
 
+/*
+ * The same without waiting for the disk, with a committer thread
+ * (sh->async_commit): the closed flows and counters are written to the
+ * batch, the open block is sealed and its write queued, and the batch is
+ * set aside for the committer, which waits for the ring's writes, makes
+ * them durable, and commits it under the lock. While it still holds the
+ * last batch this one goes on growing (and is set aside at the next
+ * call); only a batch past 64 MiB waits for it. Returns 0 or an error
+ * (also the committer's).
+ */
+int fv_worker_commit_async(struct fv_worker *w);
+/* Reaps the ring's completed writes (on a quiet link nothing else does,
+ * and the committer waits for them). Returns 0 or an error. */
+int fv_worker_poll(struct fv_worker *w);
+/* Stops the committer thread, after the batch set aside is committed
+ * (abort: given up). Idempotent; before the ring is closed. */
+void fv_worker_stop_committer(struct fv_worker *w, int abort);
 /* True when a second has passed since the last commit or the batch is
  * large. */
 int fv_worker_commit_due(const struct fv_worker *w, uint64_t now_mono);

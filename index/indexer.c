@@ -28,18 +28,27 @@ struct item_ref {
 	size_t off;
 };
 
-struct fv_indexer {
-	struct fv_index *ix;
+/* What one commit writes: items, counters, and where it stands. */
+struct batch {
 	uint8_t *buf;
 	size_t len, cap;
+	struct fv_ingest_counters cnt;
+	uint64_t batch_flows;
+	uint64_t newest_ns; /* the newest packet time of a sealed block */
+	uint64_t next_id;   /* aside: meta next_flow_id */
+	uint64_t need_next; /* aside: the ring's blocks below it */
+	int err; /* sticky error from a callback that cannot return one */
+};
+
+struct fv_indexer {
+	struct fv_index *ix;
+	struct batch cur;     /* what the capture thread adds to */
+	struct batch aside;   /* set aside for a committer thread */
+	int aside_full;	      /* atomic */
 	struct item_ref *ord; /* the write order, reused across commits */
 	size_t nord, ordcap;
-	int err; /* sticky error from a callback that cannot return one */
-	struct fv_ingest_counters cnt;
 	/* flow retention (fv_indexer_set_retention) */
 	uint64_t flow_retention_ns, index_max_bytes;
-	uint64_t newest_ns; /* the newest packet time of a sealed block */
-	uint64_t batch_flows;
 };
 
 int fv_indexer_new(struct fv_indexer **out, struct fv_index *ix)
@@ -57,12 +66,13 @@ void fv_indexer_free(struct fv_indexer *x)
 {
 	if (!x)
 		return;
-	free(x->buf);
+	free(x->cur.buf);
+	free(x->aside.buf);
 	free(x->ord);
 	free(x);
 }
 
-static int push(struct fv_indexer *x, uint8_t type, const void *a, size_t alen,
+static int push(struct batch *x, uint8_t type, const void *a, size_t alen,
 		const void *b, size_t blen)
 {
 	size_t need = 5 + alen + blen;
@@ -91,30 +101,43 @@ static int push(struct fv_indexer *x, uint8_t type, const void *a, size_t alen,
 
 static int on_record(void *arg, const struct fv_flow *f)
 {
-	((struct fv_indexer *)arg)->batch_flows++;
-	return push(arg, ITEM_FLOW, f, sizeof(*f), NULL, 0);
+	struct fv_indexer *x = arg;
+
+	x->cur.batch_flows++;
+	return push(&x->cur, ITEM_FLOW, f, sizeof(*f), NULL, 0);
 }
 
 static int on_places(void *arg, uint64_t flow_id, uint32_t part,
 		     const uint8_t *enc, uint32_t len)
 {
+	struct fv_indexer *x = arg;
 	uint8_t hdr[12];
 
 	memcpy(hdr, &flow_id, 8);
 	memcpy(hdr + 8, &part, 4);
-	return push(arg, ITEM_PLACES, hdr, sizeof(hdr), enc, len);
+	return push(&x->cur, ITEM_PLACES, hdr, sizeof(hdr), enc, len);
 }
 
 void fv_indexer_on_sealed(void *arg, const struct fv_block_info *bi)
 {
 	struct fv_indexer *x = arg;
-	int err = push(x, ITEM_BLOCK, bi, sizeof(*bi), NULL, 0);
+	struct batch *b = &x->cur;
+	int err;
 
-	if (bi->last_ns > x->newest_ns)
-		x->newest_ns = bi->last_ns;
-
-	if (err && !x->err)
-		x->err = err;
+	/* A block sealed before the batch was set aside, whose write
+	 * completed after: it belongs with the places that point at it.
+	 * (The committer reads the aside batch only once the ring reports
+	 * every block below need_next, so it is not reading it now.) */
+	if (__atomic_load_n(&x->aside_full, __ATOMIC_ACQUIRE) &&
+	    bi->seq < x->aside.need_next)
+		b = &x->aside;
+	err = push(b, ITEM_BLOCK, bi, sizeof(*bi), NULL, 0);
+	if (bi->last_ns > b->newest_ns)
+		b->newest_ns = bi->last_ns;
+	if (bi->last_ns > x->cur.newest_ns)
+		x->cur.newest_ns = bi->last_ns;
+	if (err && !b->err)
+		b->err = err;
 }
 
 void fv_indexer_sink(struct fv_indexer *x, struct fv_flow_sink *sink)
@@ -139,35 +162,37 @@ void fv_indexer_set_retention(struct fv_indexer *x, uint64_t flow_retention_ns,
  * the index outgrows its share. About two buckets per 1024 flows of the
  * batch, and at least four, so that deletion keeps pace.
  */
-static int expire_flows(struct fv_indexer *x)
+static int expire_flows(struct fv_indexer *x, const struct batch *b)
 {
 	struct fv_index_expiry e;
 	uint64_t before = 0;
-	unsigned nb = 4 + (unsigned)(x->batch_flows >> 9);
+	unsigned nb = 4 + (unsigned)(b->batch_flows >> 9);
 
 	if (!x->flow_retention_ns && !x->index_max_bytes)
 		return 0;
-	if (x->flow_retention_ns && x->newest_ns > x->flow_retention_ns)
-		before = x->newest_ns - x->flow_retention_ns;
+	if (x->flow_retention_ns && b->newest_ns > x->flow_retention_ns)
+		before = b->newest_ns - x->flow_retention_ns;
 	return fv_index_expire_flows(x->ix, before, x->index_max_bytes, nb, &e);
 }
 
 size_t fv_indexer_pending(const struct fv_indexer *x)
 {
-	return x->len;
+	return x->cur.len;
 }
 
 void fv_indexer_count(struct fv_indexer *x, const struct fv_ingest_counters *c)
 {
-	x->cnt.packets += c->packets;
-	x->cnt.bytes += c->bytes;
-	x->cnt.stored_bytes += c->stored_bytes;
-	x->cnt.undecoded += c->undecoded;
-	x->cnt.overflow += c->overflow;
-	x->cnt.frag_unmatched += c->frag_unmatched;
-	x->cnt.kernel_drops += c->kernel_drops;
-	x->cnt.if_drops += c->if_drops;
-	x->cnt.nombuf += c->nombuf;
+	struct fv_ingest_counters *t = &x->cur.cnt;
+
+	t->packets += c->packets;
+	t->bytes += c->bytes;
+	t->stored_bytes += c->stored_bytes;
+	t->undecoded += c->undecoded;
+	t->overflow += c->overflow;
+	t->frag_unmatched += c->frag_unmatched;
+	t->kernel_drops += c->kernel_drops;
+	t->if_drops += c->if_drops;
+	t->nombuf += c->nombuf;
 }
 
 int fv_indexer_set_meta(struct fv_indexer *x, const char *name, const void *val,
@@ -181,9 +206,9 @@ int fv_indexer_set_meta(struct fv_indexer *x, const char *name, const void *val,
 		return -EINVAL;
 	hdr[0] = (uint8_t)n;
 	memcpy(hdr + 1, name, n);
-	err = push(x, ITEM_META, hdr, 1 + n, val, len);
-	if (err && !x->err)
-		x->err = err;
+	err = push(&x->cur, ITEM_META, hdr, 1 + n, val, len);
+	if (err && !x->cur.err)
+		x->cur.err = err;
 	return err;
 }
 
@@ -205,27 +230,27 @@ static int item_cmp(const void *pa, const void *pb)
 }
 
 /* Lists the arena's items in the order they are written. */
-static int order_items(struct fv_indexer *x)
+static int order_items(struct fv_indexer *x, const struct batch *b)
 {
 	size_t off = 0;
 
 	x->nord = 0;
-	while (off < x->len) {
-		uint8_t type = x->buf[off];
+	while (off < b->len) {
+		uint8_t type = b->buf[off];
 		uint64_t id = 0;
 		uint32_t l;
 
-		memcpy(&l, x->buf + off + 1, 4);
+		memcpy(&l, b->buf + off + 1, 4);
 		if (type == ITEM_DEAD) {
 			off += 5 + l;
 			continue;
 		}
 		if (type == ITEM_FLOW)
 			memcpy(&id,
-			       x->buf + off + 5 + offsetof(struct fv_flow, id),
+			       b->buf + off + 5 + offsetof(struct fv_flow, id),
 			       8);
 		else if (type == ITEM_PLACES)
-			memcpy(&id, x->buf + off + 5, 8);
+			memcpy(&id, b->buf + off + 5, 8);
 		if (x->nord == x->ordcap) {
 			size_t ncap = x->ordcap ? x->ordcap * 2 : 4096;
 			struct item_ref *n = realloc(x->ord, ncap * sizeof(*n));
@@ -245,13 +270,13 @@ static int order_items(struct fv_indexer *x)
 	return 0;
 }
 
-static int write_item(struct fv_indexer *x, size_t off)
+static int write_item(struct fv_indexer *x, const struct batch *b, size_t off)
 {
-	uint8_t type = x->buf[off];
-	const uint8_t *p = x->buf + off + 5;
+	uint8_t type = b->buf[off];
+	const uint8_t *p = b->buf + off + 5;
 	uint32_t l;
 
-	memcpy(&l, x->buf + off + 1, 4);
+	memcpy(&l, b->buf + off + 1, 4);
 	switch (type) {
 	case ITEM_FLOW: {
 		struct fv_flow f;
@@ -288,12 +313,12 @@ static int write_item(struct fv_indexer *x, size_t off)
 	}
 }
 
-static int write_items(struct fv_indexer *x)
+static int write_items(struct fv_indexer *x, const struct batch *b)
 {
-	int err = order_items(x);
+	int err = order_items(x, b);
 
 	for (size_t i = 0; i < x->nord && !err; i++)
-		err = write_item(x, x->ord[i].off);
+		err = write_item(x, b, x->ord[i].off);
 	return err;
 }
 
@@ -302,7 +327,7 @@ static int write_items(struct fv_indexer *x)
  * items (their bytes are about to be overwritten: they never reach the
  * index) and finds the first pending block of the worker after them.
  */
-static void drop_pending(struct fv_indexer *x, unsigned worker, uint32_t gen,
+static void drop_pending(struct batch *x, unsigned worker, uint32_t gen,
 			 struct fv_index_drop *d)
 {
 	size_t off = 0;
@@ -340,9 +365,12 @@ int fv_indexer_recycle(struct fv_indexer *x, unsigned worker, uint32_t gen,
 	uint64_t from_ns;
 	int err;
 
-	if (x->err)
-		return x->err;
-	drop_pending(x, worker, gen, &pend);
+	if (x->cur.err)
+		return x->cur.err;
+	/* The aside batch's blocks are older than the current one's. */
+	if (__atomic_load_n(&x->aside_full, __ATOMIC_ACQUIRE))
+		drop_pending(&x->aside, worker, gen, &pend);
+	drop_pending(&x->cur, worker, gen, &pend);
 	err = fv_index_begin(x->ix);
 	if (err)
 		return err;
@@ -378,27 +406,23 @@ out_abort:
 	return err;
 }
 
-int fv_indexer_commit(struct fv_indexer *x, struct fv_ring **rings, unsigned n,
-		      uint64_t next_id)
+/* Writes batch b, the counters and next_flow_id in one transaction,
+ * then empties b. */
+static int commit_batch(struct fv_indexer *x, struct batch *b)
 {
-	const struct fv_ingest_counters *c = &x->cnt;
+	const struct fv_ingest_counters *c = &b->cnt;
 	int err;
 
-	for (unsigned i = 0; i < n; i++) {
-		err = fv_ring_sync(rings[i]);
-		if (err)
-			return err;
-	}
-	if (x->err)
-		return x->err;
+	if (b->err)
+		return b->err;
 	err = fv_index_begin(x->ix);
 	if (err)
 		return err;
-	err = write_items(x);
+	err = write_items(x, b);
 	if (!err)
-		err = expire_flows(x);
+		err = expire_flows(x, b);
 	if (!err)
-		err = fv_index_put_u64(x->ix, "next_flow_id", next_id);
+		err = fv_index_put_u64(x->ix, "next_flow_id", b->next_id);
 	if (!err && c->packets)
 		err = fv_index_add_u64(x->ix, "packets", c->packets);
 	if (!err && c->bytes)
@@ -425,8 +449,87 @@ int fv_indexer_commit(struct fv_indexer *x, struct fv_ring **rings, unsigned n,
 	err = fv_index_commit(x->ix);
 	if (err)
 		return err;
-	x->len = 0;
-	x->batch_flows = 0;
-	memset(&x->cnt, 0, sizeof(x->cnt));
+	b->len = 0;
+	b->batch_flows = 0;
+	memset(&b->cnt, 0, sizeof(b->cnt));
 	return 0;
+}
+
+int fv_indexer_commit(struct fv_indexer *x, struct fv_ring **rings, unsigned n,
+		      uint64_t next_id)
+{
+	int err;
+
+	if (__atomic_load_n(&x->aside_full, __ATOMIC_ACQUIRE))
+		return -EBUSY;
+	for (unsigned i = 0; i < n; i++) {
+		err = fv_ring_sync(rings[i]);
+		if (err)
+			return err;
+	}
+	x->cur.next_id = next_id;
+	return commit_batch(x, &x->cur);
+}
+
+int fv_indexer_set_aside(struct fv_indexer *x, uint64_t next_id,
+			 uint64_t need_next)
+{
+	struct batch t;
+
+	if (__atomic_load_n(&x->aside_full, __ATOMIC_ACQUIRE))
+		return -EBUSY;
+	if (x->cur.err)
+		return x->cur.err;
+	/* The buffers swap, so both stay allocated and reused. */
+	t = x->aside;
+	x->aside = x->cur;
+	x->aside.next_id = next_id;
+	x->aside.need_next = need_next;
+	x->cur = t;
+	x->cur.len = 0;
+	x->cur.batch_flows = 0;
+	x->cur.err = 0;
+	x->cur.newest_ns = x->aside.newest_ns;
+	memset(&x->cur.cnt, 0, sizeof(x->cur.cnt));
+	__atomic_store_n(&x->aside_full, 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int fv_indexer_aside(const struct fv_indexer *x, uint64_t *need_next)
+{
+	if (!__atomic_load_n(&x->aside_full, __ATOMIC_ACQUIRE))
+		return 0;
+	*need_next = x->aside.need_next;
+	return 1;
+}
+
+int fv_indexer_aside_blocks(const struct fv_indexer *x,
+			    int (*cb)(void *arg, fv_ref ref), void *arg)
+{
+	const struct batch *b = &x->aside;
+	size_t off = 0;
+	int err = 0;
+
+	while (off < b->len && !err) {
+		uint32_t l;
+
+		memcpy(&l, b->buf + off + 1, 4);
+		if (b->buf[off] == ITEM_BLOCK) {
+			struct fv_block_info bi;
+
+			memcpy(&bi, b->buf + off + 5, sizeof(bi));
+			err = cb(arg, bi.ref);
+		}
+		off += 5 + l;
+	}
+	return err;
+}
+
+int fv_indexer_commit_aside(struct fv_indexer *x)
+{
+	int err = commit_batch(x, &x->aside);
+
+	if (!err)
+		__atomic_store_n(&x->aside_full, 0, __ATOMIC_RELEASE);
+	return err;
 }

@@ -9,7 +9,8 @@
  * are not on disk.
  *
  * The indexer is the flow tables' sink (fv_indexer_sink) and the rings'
- * on_sealed callback (fv_indexer_on_sealed). One thread uses it.
+ * on_sealed callback (fv_indexer_on_sealed). One thread uses it, and a
+ * committer thread the batch it sets aside (fv_indexer_set_aside).
  */
 #ifndef FV_INDEX_INDEXER_H
 #define FV_INDEX_INDEXER_H
@@ -86,9 +87,33 @@ int fv_indexer_recycle(struct fv_indexer *x, unsigned worker, uint32_t gen,
 /*
  * Syncs rings[0..n), then writes everything pending and the counters in
  * one transaction, plus meta "next_flow_id" = next_id. Returns 0 or an
- * error; after an error the pending batch is kept for a retry.
+ * error; after an error the pending batch is kept for a retry. -EBUSY
+ * while a batch is set aside.
  */
 int fv_indexer_commit(struct fv_indexer *x, struct fv_ring **rings, unsigned n,
 		      uint64_t next_id);
+
+/*
+ * The same in two steps on two threads, so the capture thread never
+ * waits for a disk (api/worker.c):
+ *
+ * - the owner sets the pending batch aside with next_id and need_next
+ *   (fv_ring_flush: its places point only at blocks below it) and goes on
+ *   filling a new one; -EBUSY while the last one is still aside. Blocks
+ *   below need_next that the ring reports later join the aside batch.
+ * - a committer, once fv_ring_done_next() >= need_next (fv_indexer_aside
+ *   gives it), makes the files of the aside blocks durable
+ *   (fv_indexer_aside_blocks lists them) and commits the batch with
+ *   fv_indexer_commit_aside(); the slot is then free again. It holds the
+ *   store's commit lock for both calls (fv_indexer_recycle, on the owner's
+ *   thread under the same lock, drops recycled blocks from the aside batch
+ *   too). After an error the batch stays aside.
+ */
+int fv_indexer_set_aside(struct fv_indexer *x, uint64_t next_id,
+			 uint64_t need_next);
+int fv_indexer_aside(const struct fv_indexer *x, uint64_t *need_next);
+int fv_indexer_aside_blocks(const struct fv_indexer *x,
+			    int (*cb)(void *arg, fv_ref ref), void *arg);
+int fv_indexer_commit_aside(struct fv_indexer *x);
 
 #endif

@@ -83,6 +83,8 @@ struct fv_ring {
 	int falloc_pending;  /* a fallocate is in flight for falloc_seg */
 	uint32_t falloc_seg;
 	uint64_t next_seq;
+	uint64_t done_next; /* blocks below it are written and reported
+			     * (atomic: read by a committer thread) */
 	uint64_t disk_bytes;
 	int err;
 };
@@ -163,6 +165,8 @@ static void drain_fifo(struct fv_ring *r)
 			break;
 		if (r->o.on_sealed)
 			r->o.on_sealed(r->o.arg, &b->bi);
+		__atomic_store_n(&r->done_next, b->bi.seq + 1,
+				 __ATOMIC_RELEASE);
 		r->fifo_head = (r->fifo_head + 1) % r->nbuf;
 		r->fifo_n--;
 		r->freelist[r->nfree++] = i;
@@ -621,6 +625,45 @@ int fv_ring_sync(struct fv_ring *r)
 	return err;
 }
 
+int fv_ring_flush(struct fv_ring *r, uint64_t *next)
+{
+	int err;
+
+	if (r->err)
+		return r->err;
+	err = seal(r);
+	if (err)
+		r->err = err;
+	*next = r->next_seq;
+	return err;
+}
+
+uint64_t fv_ring_done_next(const struct fv_ring *r)
+{
+	return __atomic_load_n(&r->done_next, __ATOMIC_ACQUIRE);
+}
+
+int fv_ring_datasync(struct fv_ring *r, fv_ref ref)
+{
+	int fd = r->fds[fv_ref_gen(ref) % r->o.nsegments];
+
+	if (fd >= 0 && fdatasync(fd))
+		return -errno;
+	return 0;
+}
+
+int fv_ring_poll(struct fv_ring *r)
+{
+	int err;
+
+	if (r->err)
+		return r->err;
+	err = reap(r, 0);
+	if (err)
+		r->err = err;
+	return err;
+}
+
 uint64_t fv_ring_disk_bytes(const struct fv_ring *r)
 {
 	return r->disk_bytes;
@@ -733,6 +776,7 @@ int fv_ring_open(struct fv_ring **out, const struct fv_ring_opts *opts)
 	err = recover(r);
 	if (err)
 		goto out_free;
+	r->done_next = r->next_seq;
 	*out = r;
 	return 0;
 out_free:

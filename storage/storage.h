@@ -173,6 +173,25 @@ fv_ref fv_ring_current(const struct fv_ring *r);
  */
 int fv_ring_sync(struct fv_ring *r);
 
+/*
+ * The same without waiting, for a committer on another thread (api/
+ * worker.c): fv_ring_flush() seals the open block if it holds records,
+ * queues its write and sets *next to the sequence number after it (every
+ * reference handed out so far is in a block below *next).
+ * fv_ring_done_next() may be called from any thread: every block below
+ * the number it returns has been written and reported by on_sealed
+ * (acquire: what on_sealed did is visible). fv_ring_datasync(), from any
+ * thread while the ring is open, makes the completed writes into the file
+ * of ref durable (fdatasync). fv_ring_poll() reaps completions without
+ * waiting (the owner calls it when no packet comes, so writes finish on a
+ * quiet link). All but fv_ring_done_next and fv_ring_datasync are the
+ * owner's. Each returns 0 or -errno.
+ */
+int fv_ring_flush(struct fv_ring *r, uint64_t *next);
+uint64_t fv_ring_done_next(const struct fv_ring *r);
+int fv_ring_datasync(struct fv_ring *r, fv_ref ref);
+int fv_ring_poll(struct fv_ring *r);
+
 /* Bytes of segment files allocated on disk by this ring. */
 uint64_t fv_ring_disk_bytes(const struct fv_ring *r);
 

@@ -2039,6 +2039,95 @@ static void test_errors(const char *base)
 	       "FV_EFORMAT checked\n");
 }
 
+static int count_ref(void *arg, fv_ref ref)
+{
+	(*(unsigned *)arg)++;
+	return 0;
+}
+
+/*
+ * A batch set aside for a committer thread: blocks sealed before it was
+ * set aside and reported later join it, later ones the next batch; the
+ * sync commit refuses while it is aside; a recycle drops its blocks as it
+ * drops the current batch's; it commits with its own next_flow_id.
+ */
+static void test_aside(const char *dir)
+{
+	struct fv_indexer *x = NULL;
+	struct fv_index_drop d;
+	struct fv_block_info bi;
+	struct fv_retention rt;
+	uint64_t need = 0, v = 0;
+	unsigned n = 0;
+	int err;
+	struct fv_index *ix;
+
+	err = fv_index_open(&ix, dir, FV_INDEX_CREATE, 0);
+	CHECK(err == 0, "open: %s", fv_strerror(err));
+	if (err)
+		return;
+	err = fv_indexer_new(&x, ix);
+	CHECK(err == 0, "indexer: %s", fv_strerror(err));
+	if (err) {
+		fv_index_close(ix);
+		return;
+	}
+	CHECK(!fv_indexer_aside(x, &need), "nothing aside at first");
+	/* Blocks 100..103 of gen 1 reported; 104..105 sealed but not yet
+	 * written when the batch is set aside (need_next 106). */
+	for (uint32_t i = 0; i < 4; i++) {
+		bi = ret_block(0, 1, i);
+		fv_indexer_on_sealed(x, &bi);
+	}
+	err = fv_indexer_set_aside(x, 7, 106);
+	CHECK(err == 0 && fv_indexer_aside(x, &need) && need == 106,
+	      "set aside: %s, need %llu", fv_strerror(err),
+	      (unsigned long long)need);
+	CHECK(fv_indexer_set_aside(x, 8, 200) == -EBUSY,
+	      "one batch aside at a time");
+	CHECK(fv_indexer_commit(x, NULL, 0, 8) == -EBUSY,
+	      "no sync commit while a batch is aside");
+	CHECK(fv_indexer_pending(x) == 0, "the current batch starts empty");
+	for (uint32_t i = 4; i < 6; i++) {
+		bi = ret_block(0, 1, i);
+		fv_indexer_on_sealed(x, &bi);
+	}
+	CHECK(fv_indexer_pending(x) == 0,
+	      "blocks below need_next join the batch aside");
+	bi = ret_block(0, 2, 0); /* seq 200: the next batch's */
+	fv_indexer_on_sealed(x, &bi);
+	CHECK(fv_indexer_pending(x) > 0, "a later block: the current batch");
+	fv_indexer_aside_blocks(x, count_ref, &n);
+	CHECK(n == 6, "6 blocks aside: %u", n);
+
+	/* Gen 1 recycled before the committer got to it: all 6 go, and the
+	 * retention starts at the current batch's first block. */
+	err = fv_indexer_recycle(x, 0, 1, &d);
+	CHECK(err == 0 && d.blocks == 6 && d.have_next &&
+		      d.next.ref == ret_block(0, 2, 0).ref,
+	      "recycle through the aside batch: %s, %llu blocks",
+	      fv_strerror(err), (unsigned long long)d.blocks);
+	n = 0;
+	fv_indexer_aside_blocks(x, count_ref, &n);
+	CHECK(n == 0, "none of them listed for syncing any more: %u", n);
+
+	err = fv_indexer_commit_aside(x);
+	CHECK(err == 0 && !fv_indexer_aside(x, &need), "commit aside: %s",
+	      fv_strerror(err));
+	CHECK(fv_index_get_u64(ix, "next_flow_id", &v) == 0 && v == 7,
+	      "its next_flow_id: %llu", (unsigned long long)v);
+	CHECK(count_blocks(ix, 0, UINT32_MAX) == 0,
+	      "recycled blocks never reach the index");
+	err = fv_indexer_commit(x, NULL, 0, 9);
+	CHECK(err == 0 && count_blocks(ix, 0, 2) == 1,
+	      "then the current batch, sync: %s", fv_strerror(err));
+	fv_index_retention(ix, &rt);
+	CHECK(rt.from_ns[0] == ret_block(0, 2, 0).first_ns,
+	      "retention from the first block left");
+	fv_indexer_free(x);
+	fv_index_close(ix);
+}
+
 int main(void)
 {
 	char base[] = "/tmp/fv_test_index.XXXXXX", dir[600];
@@ -2064,6 +2153,8 @@ int main(void)
 	}
 	rm_index(dir);
 	test_recycle(dir);
+	rm_index(dir);
+	test_aside(dir);
 	rm_index(dir);
 	test_second_reader(dir);
 	rm_index(dir);
