@@ -200,6 +200,14 @@ int fv_cli_writer_open(const char *cmd, struct fv_worker_shared *sh,
 		       const char *store, uint64_t max_disk, unsigned workers,
 		       struct fv_ifaces *ifs, int *lockfd);
 void fv_cli_writer_close(struct fv_worker_shared *sh, int *lockfd);
+/* Keeps in the store why writing stopped (meta "stop_error", with the
+ * time; "" clears it), in a transaction of its own: status shows it.
+ * Returns 0 or an error (a read-only disk refuses it too). */
+int fv_cli_note_stop(struct fv_worker_shared *sh, const char *msg);
+/* Says that the disk of store filled up (err: ENOSPC or EDQUOT) after
+ * packets were stored, and what to do. */
+void fv_cli_disk_full(const char *cmd, const char *store, int err,
+		      uint64_t packets, uint64_t budget);
 
 /* A human size ("1.5 MB"). */
 char *fv_cli_hsize(uint64_t v, char *buf, unsigned len);

@@ -199,7 +199,8 @@ int fv_cli_import(int argc, char **argv)
 	struct fv_flow_stats st;
 	struct fv_index_stats ist;
 	char b1[32], b2[32];
-	int c, err = 0, lockfd = -1, rc = FV_EXIT_ERROR, failed_files = 0;
+	int c, err = 0, lockfd = -1, rc = FV_EXIT_ERROR, failed_files = 0,
+	       full = 0;
 	uint64_t t0 = fv_now_mono_ns();
 
 	fv_cli_flow_defaults(&im.sh.flow_opts);
@@ -266,6 +267,12 @@ int fv_cli_import(int argc, char **argv)
 		if (i)
 			input_open(&in, files[i]);
 		err = import_file(&im, files[i], &in);
+		if (err && fv_ring_full(im.w.ring)) {
+			/* What was stored is indexed below; then the error. */
+			full = err;
+			err = 0;
+			break;
+		}
 		if (err == FV_ETRUNC || err == FV_EFORMAT) {
 			failed_files++;
 			err = 0;
@@ -297,7 +304,15 @@ int fv_cli_import(int argc, char **argv)
 			break;
 	} while (!err);
 	if (err) {
+		char msg[256];
+
 		fv_cli_err("import", "writing the store: %s", fv_strerror(err));
+		if (err == -ENOSPC || err == -EDQUOT)
+			fv_cli_disk_full("import", store, err, im.w.c.packets,
+					 im.sh.conf.max_disk);
+		snprintf(msg, sizeof(msg), "import: writing the store: %s",
+			 fv_strerror(err));
+		fv_cli_note_stop(&im.sh, msg); /* if the index still takes it */
 		goto out;
 	}
 	fv_flow_get_stats(im.w.flows, &st);
@@ -323,6 +338,17 @@ int fv_cli_import(int argc, char **argv)
 				fv_cli_stop ? " (interrupted)" : "");
 	}
 	rc = failed_files ? FV_EXIT_ERROR : FV_EXIT_OK;
+	if (full) {
+		char msg[256];
+
+		fv_cli_disk_full("import", store, full, im.w.c.packets,
+				 im.sh.conf.max_disk);
+		snprintf(msg, sizeof(msg),
+			 "import: the disk is full (%s) after %llu packets",
+			 fv_strerror(full), (unsigned long long)im.w.c.packets);
+		fv_cli_note_stop(&im.sh, msg);
+		rc = FV_EXIT_ERROR;
+	}
 out:
 	fv_capfile_close(in.cf); /* the first file, if never reached */
 	if (im.w_open) {

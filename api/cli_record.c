@@ -177,7 +177,7 @@ static void *worker_main(void *arg)
 {
 	struct rworker *rw = arg;
 	uint64_t next_expire = 0;
-	int rc, err = 0;
+	int rc, err = 0, full = 0;
 
 	while (!fv_cli_stop && !*rw->stop) {
 		uint64_t mono;
@@ -213,6 +213,12 @@ static void *worker_main(void *arg)
 			}
 		}
 	}
+	/* A full disk: what was stored is made durable and indexed below,
+	 * then the recorder stops with the error. */
+	if (err && fv_ring_full(rw->w.ring)) {
+		full = err;
+		err = 0;
+	}
 	/* The flows still open, a chunk per commit (the last one holds
 	 * less than a chunk). */
 	while (!err) {
@@ -227,6 +233,10 @@ static void *worker_main(void *arg)
 			rw->what = "writing the store";
 		if (last)
 			break;
+	}
+	if (!err && full) {
+		err = full;
+		rw->what = "the disk is full";
 	}
 	rw->err = err;
 	if (err)
@@ -522,10 +532,21 @@ int fv_cli_record(int argc, char **argv)
 			pthread_join(rws[i].th, NULL);
 		if (rws[i].err) {
 			const char *d = fv_index_last_error(sh.ix);
+			char msg[512];
 
-			fv_cli_err("record", "worker %u: %s: %s%s%s", i,
-				   rws[i].what ? rws[i].what : "stopped",
-				   fv_strerror(rws[i].err), *d ? ": " : "", d);
+			snprintf(msg, sizeof(msg),
+				 "record: worker %u: %s: %s%s%s", i,
+				 rws[i].what ? rws[i].what : "stopped",
+				 fv_strerror(rws[i].err), *d ? ": " : "", d);
+			fv_cli_err("record", "%s", msg + 8);
+			if ((rws[i].w.ring && fv_ring_full(rws[i].w.ring)) ||
+			    rws[i].err == -ENOSPC || rws[i].err == -EDQUOT)
+				fv_cli_disk_full("record", store, rws[i].err,
+						 rws[i].w.c.packets,
+						 sh.conf.max_disk);
+			/* In the store too, for status (unless the disk
+			 * refuses that as well). */
+			fv_cli_note_stop(&sh, msg);
 			rc = FV_EXIT_ERROR;
 		}
 	}

@@ -169,6 +169,43 @@ static void print_capture(struct fv_cli_store *st, int json)
 		       live ? "this" : "last");
 }
 
+/* Why writing stopped, when a disk error stopped it (fv_cli_note_stop);
+ * cleared by the next writer. */
+static void print_stop(struct fv_cli_store *st, int json)
+{
+	char msg[1025], t[48];
+	size_t len = 0;
+
+	if (fv_index_get_meta(st->ix, "stop_error", msg, sizeof(msg) - 1,
+			      &len) ||
+	    len >= sizeof(msg))
+		len = 0;
+	msg[len] = 0;
+	if (!json) {
+		if (len)
+			printf("stopped        %s: %s\n",
+			       fv_format_time(meta(st->ix, "stop_error_ns"), t,
+					      sizeof(t)),
+			       msg);
+		return;
+	}
+	if (!len) {
+		printf(",\"stop_error\":null");
+		return;
+	}
+	printf(",\"stop_error\":{\"ns\":%" PRIu64 ",\"message\":\"",
+	       meta(st->ix, "stop_error_ns"));
+	for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	printf("\"}");
+}
+
 int fv_cli_status(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -271,6 +308,7 @@ int fv_cli_status(int argc, char **argv)
 		printf("]");
 		print_retention(&st, &t, &rt, ffirst, flast, have_flows, 1);
 		print_capture(&st, 1);
+		print_stop(&st, 1);
 		printf("}\n");
 	} else {
 		printf("store          %s (format %u)\n", store,
@@ -317,6 +355,7 @@ int fv_cli_status(int argc, char **argv)
 			       st.ifs.v[i].linktype, st.ifs.v[i].snaplen);
 		printf("\n");
 		print_capture(&st, 0);
+		print_stop(&st, 0);
 	}
 	fv_cli_store_close(&st);
 	return FV_EXIT_OK;

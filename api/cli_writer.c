@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "api/cli.h"
@@ -66,6 +68,72 @@ int fv_cli_flow_opt(const char *cmd, int c, const char *arg,
 	return FV_EUSAGE;
 }
 
+/* Free bytes on the filesystem of the store (0 if unknown). */
+static uint64_t disk_free(const char *store)
+{
+	struct statvfs sv;
+
+	if (statvfs(store, &sv))
+		return 0;
+	return (uint64_t)sv.f_bavail * sv.f_frsize;
+}
+
+/* Says so when the disk cannot hold the budget: it fills first, and
+ * recording stops there (fv_cli_disk_full). */
+static void warn_budget(const char *cmd, const char *store, uint64_t budget)
+{
+	uint64_t files, used, idx = 0, avail = disk_free(store);
+	char path[4096], b1[32], b2[32];
+	struct stat st;
+
+	fv_segment_usage(store, &files, &used);
+	if (stat(fv_store_path(path, sizeof(path), store, "index/data.mdb"),
+		 &st) == 0)
+		idx = (uint64_t)st.st_blocks * 512;
+	if (!avail || avail + used + idx >= budget)
+		return;
+	fv_cli_err(cmd,
+		   "warning: the budget of %s is %s but its disk has only %s "
+		   "for it: the disk will fill first, and writing stops "
+		   "there; give it a smaller --max-disk",
+		   store, fv_cli_hsize(budget, b1, sizeof(b1)),
+		   fv_cli_hsize(avail + used + idx, b2, sizeof(b2)));
+}
+
+int fv_cli_note_stop(struct fv_worker_shared *sh, const char *msg)
+{
+	int err;
+
+	pthread_mutex_lock(&sh->commit_lock);
+	err = fv_index_begin(sh->ix);
+	if (!err)
+		err = fv_index_put_meta(sh->ix, "stop_error", msg, strlen(msg));
+	if (!err)
+		err = fv_index_put_u64(sh->ix, "stop_error_ns",
+				       msg[0] ? fv_now_real_ns() : 0);
+	if (!err)
+		err = fv_index_commit(sh->ix);
+	else
+		fv_index_abort(sh->ix);
+	pthread_mutex_unlock(&sh->commit_lock);
+	return err;
+}
+
+void fv_cli_disk_full(const char *cmd, const char *store, int err,
+		      uint64_t packets, uint64_t budget)
+{
+	char b1[32], b2[32];
+
+	fv_cli_err(cmd,
+		   "the disk of %s is full (%s): stopped after %llu packets, "
+		   "which are stored and indexed. Free space on it, or give "
+		   "the store a budget the disk can hold (it is %s, %s are "
+		   "free)",
+		   store, fv_strerror(err), (unsigned long long)packets,
+		   fv_cli_hsize(budget, b1, sizeof(b1)),
+		   fv_cli_hsize(disk_free(store), b2, sizeof(b2)));
+}
+
 int fv_cli_writer_open(const char *cmd, struct fv_worker_shared *sh,
 		       const char *store, uint64_t max_disk, unsigned workers,
 		       struct fv_ifaces *ifs, int *lockfd)
@@ -96,6 +164,7 @@ int fv_cli_writer_open(const char *cmd, struct fv_worker_shared *sh,
 			   "ignored",
 			   store,
 			   fv_cli_hsize(sh->conf.max_disk, b1, sizeof(b1)));
+	warn_budget(cmd, store, sh->conf.max_disk);
 	if (sh->conf.workers < workers) {
 		fv_cli_err(cmd,
 			   "%s was created for %u worker(s); record into it "
@@ -139,6 +208,16 @@ int fv_cli_writer_open(const char *cmd, struct fv_worker_shared *sh,
 			err = 0;
 	}
 	sh->index_max_bytes = fv_store_index_share(sh->conf.max_disk);
+	if (!err) {
+		/* A new writer: the last one's stop reason is history. */
+		char m[8];
+		size_t len = 0;
+
+		if (fv_index_get_meta(sh->ix, "stop_error", m, sizeof(m),
+				      &len) == 0 &&
+		    len)
+			err = fv_cli_note_stop(sh, "");
+	}
 	if (err) {
 		fv_cli_err(cmd, "reading the index: %s", fv_strerror(err));
 		goto out_close;

@@ -180,6 +180,22 @@ static json_t *status_json(struct fv_rest *srv, const struct figures *t)
 			u64(meta(ix, "nombuf")), "workers",
 			ws ? ws : json_null());
 	json_object_set_new(o, "capture", cap ? cap : json_null());
+	{
+		/* Why writing stopped (a disk error), until the next writer. */
+		char msg[1024];
+		size_t len = 0;
+
+		if (fv_index_get_meta(ix, "stop_error", msg, sizeof(msg),
+				      &len) == 0 &&
+		    len && len < sizeof(msg))
+			json_object_set_new(
+				o, "stop_error",
+				json_pack("{s:o, s:s%}", "ns",
+					  u64(meta(ix, "stop_error_ns")),
+					  "message", msg, len));
+		else
+			json_object_set_new(o, "stop_error", json_null());
+	}
 	json_object_set_new(o, "version", json_string(FV_VERSION));
 	json_object_set_new(o, "server",
 			    json_pack("{s:o, s:o, s:o, s:o}", "started_ns",

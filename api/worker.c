@@ -62,9 +62,9 @@ static int on_recycle(void *arg, unsigned worker, uint32_t old_gen)
 	return err;
 }
 
-static void nap_1ms(void)
+static void nap_ms(unsigned ms)
 {
-	struct timespec ts = {0, 1000 * 1000};
+	struct timespec ts = {0, (long)ms * 1000 * 1000};
 
 	nanosleep(&ts, NULL);
 }
@@ -111,10 +111,14 @@ static int commit_aside(struct fv_worker *w, uint64_t need)
 	struct files f = {.nsegments = w->sh->conf.nsegments};
 	int err;
 
-	while (fv_ring_done_next(w->ring) < need) {
+	/* Naps of 1, 2, 4 then 8 ms: the capture thread reaps when a
+	 * block fills or its poll times out (100 ms on a quiet link). */
+	for (unsigned nap = 1; fv_ring_done_next(w->ring) < need;) {
 		if (__atomic_load_n(&w->cabort, __ATOMIC_ACQUIRE))
 			return -ECANCELED;
-		nap_1ms();
+		nap_ms(nap);
+		if (nap < 8)
+			nap *= 2;
 	}
 	pthread_mutex_lock(&w->sh->commit_lock);
 	fv_indexer_aside_blocks(w->idx, note_file, &f);
@@ -177,7 +181,7 @@ static int wait_slot(struct fv_worker *w)
 		if (err)
 			return err;
 		if (fv_ring_done_next(w->ring) < need) {
-			nap_1ms();
+			nap_ms(1);
 			continue;
 		}
 		pthread_mutex_lock(&w->cmu);
@@ -258,6 +262,7 @@ int fv_worker_open(struct fv_worker *w, struct fv_worker_shared *sh,
 	ro.nsegments = sh->conf.nsegments;
 	ro.block_size = sh->conf.block_size;
 	ro.queue_depth = 8;
+	ro.register_at_open = sh->async_commit; /* record */
 	ro.on_sealed = on_sealed;
 	ro.on_recycle = on_recycle;
 	ro.arg = w;
@@ -300,6 +305,11 @@ int fv_worker_packet(struct fv_worker *w, int linktype, uint16_t iface,
 
 	if (caplen > FV_MAX_FRAME)
 		caplen = FV_MAX_FRAME;
+	/* Room first: a packet the ring cannot take (a full disk) is not
+	 * counted in its flow either. */
+	err = fv_ring_reserve(w->ring, caplen);
+	if (err)
+		return err;
 	fv_decode(linktype, data, caplen, &pkt);
 	err = fv_flow_packet(w->flows, &pkt, ts_ns, origlen, iface, &id);
 	if (err)

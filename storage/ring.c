@@ -18,8 +18,12 @@
  * fv_ring_sync() finds most of the data durable already and waits only
  * for the last blocks. A write counts as synced only when a sync queued
  * after its completion has completed; a failed sync is a sticky error.
- * A fresh segment file is fallocated the same way, while its first block
- * fills; that block's write waits for it.
+ * A fresh segment file (the ring's first lap) is fallocated the same way,
+ * ahead: at open for the first, and when the current segment is half full
+ * for the next, so it is ready when needed. No record is placed in a file
+ * before its space is allocated: when the disk is full (ENOSPC, EDQUOT)
+ * the ring stops between two blocks (fv_ring_full) and every block
+ * sealed before can still be synced and indexed.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -82,6 +86,8 @@ struct fv_ring {
 	uint64_t sync_cover; /* written[sync_seg] when it was queued */
 	int falloc_pending;  /* a fallocate is in flight for falloc_seg */
 	uint32_t falloc_seg;
+	int full; /* a segment could not be allocated (ENOSPC, EDQUOT): no
+		   * more appends, but what was written is synced */
 	uint64_t next_seq;
 	uint64_t done_next; /* blocks below it are written and reported
 			     * (atomic: read by a committer thread) */
@@ -269,15 +275,15 @@ static int seg_allocate(struct fv_ring *r, int fd)
 	return 0;
 }
 
-/* The fallocate completed; on any failure the allocation is done here
- * the plain way, which gives the same result or error as it would have
- * in next_segment(). */
+/* The fallocate completed. A failure is not an error here: the file is
+ * left short, and next_segment() allocates it the plain way before its
+ * first block (and fails there, with nothing placed in it, if the disk
+ * is full). */
 static int falloc_done(struct fv_ring *r, int res)
 {
 	r->falloc_pending = 0;
-	if (res < 0)
-		return seg_allocate(r, r->fds[r->falloc_seg]);
-	r->disk_bytes += r->o.segment_size;
+	if (res >= 0)
+		r->disk_bytes += r->o.segment_size;
 	return 0;
 }
 
@@ -372,6 +378,29 @@ static int falloc_queue(struct fv_ring *r, uint32_t idx, int fd)
 	return err < 0 ? err : 0;
 }
 
+/*
+ * Queues the allocation of the file the next fill will use, if it was
+ * never filled (the ring's first lap): at open and once the current
+ * segment is half full, so it is done before it is needed.
+ */
+static int falloc_ahead(struct fv_ring *r)
+{
+	uint32_t idx = (r->gen + 1) % r->o.nsegments;
+	struct stat st;
+	int fd;
+
+	if (r->falloc_pending)
+		return 0;
+	fd = open_file(r, idx, 1);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st))
+		return -errno;
+	if ((uint64_t)st.st_size >= r->o.segment_size)
+		return 0;
+	return falloc_queue(r, idx, fd);
+}
+
 /* Starts the next segment fill (generation gen + 1). */
 static int next_segment(struct fv_ring *r)
 {
@@ -398,9 +427,21 @@ static int next_segment(struct fv_ring *r)
 		if (err)
 			return err;
 	}
+	/* A file's first fill: its space is allocated before any record is
+	 * placed in it (usually in the background already, see
+	 * falloc_ahead), so a full disk stops the ring between two blocks,
+	 * never with a block that cannot be written. */
+	while (r->falloc_pending && r->falloc_seg == idx) {
+		err = reap(r, 1);
+		if (err)
+			return err;
+	}
+	if (fstat(fd, &st))
+		return -errno;
 	if ((uint64_t)st.st_size < r->o.segment_size) {
-		/* In the background while the first block fills. */
-		err = falloc_queue(r, idx, fd);
+		err = seg_allocate(r, fd);
+		if (err == -ENOSPC || err == -EDQUOT)
+			r->full = 1;
 		if (err)
 			return err;
 	}
@@ -518,6 +559,12 @@ static int seal(struct fv_ring *r)
 	b->done = 0;
 	b->seg = r->gen % r->o.nsegments;
 	b->complete = 0;
+	if (r->seg_off < r->o.segment_size / 2 &&
+	    r->seg_off + disk_len >= r->o.segment_size / 2) {
+		err = falloc_ahead(r);
+		if (err)
+			return err;
+	}
 	r->seg_off += disk_len;
 	r->fifo[(r->fifo_head + r->fifo_n) % r->nbuf] = i;
 	r->fifo_n++;
@@ -534,21 +581,11 @@ fv_ref fv_ring_current(const struct fv_ring *r)
 			   (uint32_t)(r->seg_off / FV_BLOCK_ALIGN));
 }
 
-int fv_ring_append(struct fv_ring *r, const struct fv_rec *rec,
-		   const void *frame, struct fv_place *pl)
+/* An open block with room for a record of need bytes. */
+static int make_room(struct fv_ring *r, uint32_t need)
 {
-	uint32_t need = (FV_REC_HDR_LEN + rec->caplen + 7) & ~7u, off;
-	uint8_t *mem, *p;
-	fv_ref cur;
 	int err;
 
-	if (r->err)
-		return r->err;
-	if (rec->caplen > FV_MAX_FRAME ||
-	    need + FV_BLOCK_HDR_LEN > r->o.block_size)
-		return -EMSGSIZE;
-	if (rec->flow_id > FV_FLOW_ID_MAX)
-		return -EOVERFLOW;
 	if (r->cur >= 0 && FV_BLOCK_HDR_LEN + r->cur_data + need > r->cur_cap) {
 		err = seal(r);
 		if (err)
@@ -568,6 +605,41 @@ int fv_ring_append(struct fv_ring *r, const struct fv_rec *rec,
 				goto fail;
 		}
 	}
+	return 0;
+fail:
+	r->err = err;
+	return err;
+}
+
+int fv_ring_reserve(struct fv_ring *r, uint32_t caplen)
+{
+	uint32_t need = (FV_REC_HDR_LEN + caplen + 7) & ~7u;
+
+	if (r->err)
+		return r->err;
+	if (caplen > FV_MAX_FRAME || need + FV_BLOCK_HDR_LEN > r->o.block_size)
+		return -EMSGSIZE;
+	return make_room(r, need);
+}
+
+int fv_ring_append(struct fv_ring *r, const struct fv_rec *rec,
+		   const void *frame, struct fv_place *pl)
+{
+	uint32_t need = (FV_REC_HDR_LEN + rec->caplen + 7) & ~7u, off;
+	uint8_t *mem, *p;
+	fv_ref cur;
+	int err;
+
+	if (r->err)
+		return r->err;
+	if (rec->caplen > FV_MAX_FRAME ||
+	    need + FV_BLOCK_HDR_LEN > r->o.block_size)
+		return -EMSGSIZE;
+	if (rec->flow_id > FV_FLOW_ID_MAX)
+		return -EOVERFLOW;
+	err = make_room(r, need);
+	if (err)
+		return err;
 	mem = r->bufs[r->cur].mem;
 	off = FV_BLOCK_HDR_LEN + r->cur_data;
 	p = mem + off;
@@ -590,16 +662,13 @@ int fv_ring_append(struct fv_ring *r, const struct fv_rec *rec,
 	if (rec->ts_ns > r->cur_last)
 		r->cur_last = rec->ts_ns;
 	return 0;
-fail:
-	r->err = err;
-	return err;
 }
 
 int fv_ring_sync(struct fv_ring *r)
 {
 	int err;
 
-	if (r->err)
+	if (r->err && !r->full)
 		return r->err;
 	/* Every write completed, then an fdatasync here of each file with
 	 * writes that no completed sync covers: it runs alongside a
@@ -620,16 +689,23 @@ int fv_ring_sync(struct fv_ring *r)
 	while (!err && r->syncing)
 		err = reap(r, 1);
 	r->in_sync = 0;
-	if (err)
+	if (err) {
 		r->err = err;
+		r->full = 0;
+	}
 	return err;
+}
+
+int fv_ring_full(const struct fv_ring *r)
+{
+	return r->full;
 }
 
 int fv_ring_flush(struct fv_ring *r, uint64_t *next)
 {
 	int err;
 
-	if (r->err)
+	if (r->err && !r->full)
 		return r->err;
 	err = seal(r);
 	if (err)
@@ -656,7 +732,7 @@ int fv_ring_poll(struct fv_ring *r)
 {
 	int err;
 
-	if (r->err)
+	if (r->err && !r->full)
 		return r->err;
 	err = reap(r, 0);
 	if (err)
@@ -773,10 +849,15 @@ int fv_ring_open(struct fv_ring **out, const struct fv_ring_opts *opts)
 	if (err)
 		goto out_free;
 	r->uring_ok = 1;
+	if (r->o.register_at_open)
+		register_buffers(r);
 	err = recover(r);
 	if (err)
 		goto out_free;
 	r->done_next = r->next_seq;
+	err = falloc_ahead(r);
+	if (err)
+		goto out_free;
 	*out = r;
 	return 0;
 out_free:

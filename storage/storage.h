@@ -125,6 +125,10 @@ struct fv_ring_opts {
 	uint32_t nsegments;    /* files in the ring */
 	uint32_t block_size;   /* FV_BLOCK_SIZE_DEFAULT */
 	unsigned queue_depth;  /* blocks in flight, e.g. 8 */
+	/* Register (and so fault in) the block buffers at open, not after
+	 * the first blocks: a recorder pays for its memory before it
+	 * captures, not while its kernel ring fills. */
+	int register_at_open;
 	/*
 	 * Called (from fv_ring_append/sync, on the caller's thread) for each
 	 * block whose write has completed, in sequence order.
@@ -162,6 +166,24 @@ int fv_ring_open(struct fv_ring **out, const struct fv_ring_opts *opts);
  */
 int fv_ring_append(struct fv_ring *r, const struct fv_rec *rec,
 		   const void *frame, struct fv_place *pl);
+
+/*
+ * Makes room for a record of caplen bytes, as fv_ring_append would
+ * (sealing the open block, starting the next, recycling or allocating a
+ * segment), so that the append after it cannot fail for space. A caller
+ * that accounts a packet before storing it calls this first. Returns 0
+ * or -errno (sticky, as for fv_ring_append).
+ */
+int fv_ring_reserve(struct fv_ring *r, uint32_t caplen);
+
+/*
+ * True once a segment file could not be allocated (ENOSPC or EDQUOT: the
+ * disk is fuller than the budget allows). Appends then fail with that
+ * error, but every block sealed before it is in allocated space:
+ * fv_ring_sync, fv_ring_flush and fv_ring_poll go on working, so what was
+ * stored can still be made durable and indexed.
+ */
+int fv_ring_full(const struct fv_ring *r);
 
 /* The reference the next appended record will get (the open block). */
 fv_ref fv_ring_current(const struct fv_ring *r);

@@ -1,5 +1,5 @@
-# tests/integration/lib.sh - what the integration tests that drive the
-# REST server share (sourced, after FV is set):
+# tests/integration/lib.sh - what the integration tests share (sourced,
+# after FV is set):
 #   T          a scratch directory, removed at exit (the server stopped)
 #   ok, bad    print a check's result; bad counts into fail
 #   serve_start STORE [serve args...]
@@ -8,14 +8,44 @@
 #              base URL); its stderr goes to $T/serve.err. Returns 1,
 #              saying why, if it does not start.
 #   serve_stop stops it (SIGTERM) and waits.
+#   skip MSG   says why and exits 77 (skipped)
+#   veth_pair NA NB VA VB
+#              network namespaces NA and NB joined by veths VA (in NA)
+#              and VB (in NB), up, no addresses, IPv6 off (nothing
+#              leaves them); removed at exit. Skips (77) where the
+#              kernel has no namespaces or veths.
+#   test_cleanup, if the test defines it, runs first at exit.
 T=$(mktemp -d)
 SPID=
 fail=0
+_lib_netns=()
 _lib_cleanup() {
+	if declare -F test_cleanup >/dev/null; then test_cleanup; fi
 	serve_stop
+	for ns in "${_lib_netns[@]}"; do ip netns del "$ns" 2>/dev/null; done
 	rm -rf "$T"
 }
 trap _lib_cleanup EXIT
+trap 'exit 1' INT TERM
+skip() {
+	echo "$*"
+	exit 77
+}
+veth_pair() {
+	ip netns add "$1" 2>/dev/null || skip "no network namespace support (ip netns add failed)"
+	_lib_netns+=("$1")
+	ip netns add "$2" || exit 1
+	_lib_netns+=("$2")
+	ip link add "$3" netns "$1" type veth peer name "$4" netns "$2" 2>/dev/null ||
+		skip "no veth support"
+	for ns in "$1" "$2"; do
+		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+			net.ipv6.conf.default.disable_ipv6=1 || exit 1
+	done
+	ip netns exec "$1" ip link set "$3" mtu 9000 up || exit 1
+	ip netns exec "$2" ip link set "$4" mtu 9000 up || exit 1
+	ip netns exec "$2" ip link set lo up || exit 1
+}
 ok() { echo "ok   $*"; }
 bad() {
 	echo "FAIL $*"
