@@ -290,16 +290,17 @@ enum MHD_Result rest_reply_stream(struct rest_req *q, struct rest_stream *s,
 			       : MHD_RESPMEM_PERSISTENT);
 		if (r && s->len)
 			s->buf = NULL;
-		rest_stream_free(s);
 	} else {
 		r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
 						      STREAM_CHUNK, stream_read,
 						      s, stream_free_cb);
-		if (!r)
-			rest_stream_free(s);
 	}
-	if (!r)
+	if (!r) {
+		rest_stream_free(s);
 		return MHD_NO;
+	}
+	/* The headers are copied now: filename and hval may belong to the
+	 * stream's state, which the stream frees. */
 	if (filename) {
 		snprintf(cd, sizeof(cd), "attachment; filename=\"%s\"",
 			 filename);
@@ -308,6 +309,8 @@ enum MHD_Result rest_reply_stream(struct rest_req *q, struct rest_stream *s,
 	}
 	if (hname && hval)
 		MHD_add_response_header(r, hname, hval);
+	if (s->done)
+		rest_stream_free(s); /* the body is the response's now */
 	return queue(q, MHD_HTTP_OK, r, ctype);
 }
 

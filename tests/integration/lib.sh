@@ -12,8 +12,8 @@
 #   veth_pair NA NB VA VB
 #              network namespaces NA and NB joined by veths VA (in NA)
 #              and VB (in NB), up, no addresses, IPv6 off (nothing
-#              leaves them); removed at exit. Skips (77) where the
-#              kernel has no namespaces or veths.
+#              leaves them); removed at exit. Returns 1, saying why,
+#              where the kernel has no namespaces or veths.
 #   test_cleanup, if the test defines it, runs first at exit.
 T=$(mktemp -d)
 SPID=
@@ -32,12 +32,17 @@ skip() {
 	exit 77
 }
 veth_pair() {
-	ip netns add "$1" 2>/dev/null || skip "no network namespace support (ip netns add failed)"
+	ip netns add "$1" 2>/dev/null || {
+		echo "no network namespace support (ip netns add failed)"
+		return 1
+	}
 	_lib_netns+=("$1")
 	ip netns add "$2" || exit 1
 	_lib_netns+=("$2")
-	ip link add "$3" netns "$1" type veth peer name "$4" netns "$2" 2>/dev/null ||
-		skip "no veth support"
+	ip link add "$3" netns "$1" type veth peer name "$4" netns "$2" 2>/dev/null || {
+		echo "no veth support"
+		return 1
+	}
 	for ns in "$1" "$2"; do
 		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
 			net.ipv6.conf.default.disable_ipv6=1 || exit 1

@@ -31,10 +31,8 @@ CORPUS=${FV_CORPUS:-$(cd .. && pwd)/shared/corpus}
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 
-skip() {
-	echo "$*"
-	exit 77
-}
+FV=$B/flowvault
+. tests/integration/lib.sh
 [ "$(id -u)" = 0 ] || skip "not root: network namespaces and AF_PACKET need root"
 command -v ip >/dev/null || skip "ip (iproute2) missing (make deps)"
 command -v tcpreplay >/dev/null || skip "tcpreplay missing (make deps)"
@@ -43,32 +41,16 @@ command -v tcpreplay >/dev/null || skip "tcpreplay missing (make deps)"
 	exit 1
 }
 
-T=$(mktemp -d)
 NA=fvt$$a
 NB=fvt$$b
 VA=fvt$$a0
 VB=fvt$$b0
 fvpid=
-cleanup() {
+test_cleanup() {
 	[ -n "$fvpid" ] && kill "$fvpid" 2>/dev/null
-	ip netns del "$NA" 2>/dev/null
-	ip netns del "$NB" 2>/dev/null
-	rm -rf "$T"
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-ip netns add "$NA" 2>/dev/null || skip "no network namespace support (ip netns add failed)"
-ip netns add "$NB" || exit 1
-ip link add "$VA" netns "$NA" type veth peer name "$VB" netns "$NB" ||
-	skip "no veth support"
-for ns in "$NA" "$NB"; do
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-		net.ipv6.conf.default.disable_ipv6=1 || exit 1
-done
-# Jumbo MTU: corpus frames with two tags are 1522 bytes.
-ip netns exec "$NA" ip link set "$VA" mtu 9000 up || exit 1
-ip netns exec "$NB" ip link set "$VB" mtu 9000 up || exit 1
+# (Jumbo MTU: corpus frames with two tags are 1522 bytes.)
+veth_pair "$NA" "$NB" "$VA" "$VB" >"$T/veth" || skip "$(cat "$T/veth")"
 ip netns exec "$NA" sysctl -qw "net.ipv6.conf.$VA.disable_ipv6=1"
 ip netns exec "$NB" sysctl -qw "net.ipv6.conf.$VB.disable_ipv6=1"
 

@@ -106,7 +106,7 @@ command -v tcpreplay >/dev/null || {
 	[ "$fail" -eq 0 ] && exit 0 || exit 1
 }
 NA=fvd$$a NB=fvd$$b VA=fvd$$a0 VB=fvd$$b0
-veth_pair "$NA" "$NB" "$VA" "$VB"
+veth_pair "$NA" "$NB" "$VA" "$VB" >"$T/veth" || skip "$(cat "$T/veth")"
 "$GEN" --size 96M --seed 6 --usec -q -w "$T/live.pcap" || exit 1
 
 start_record() { # store budget

@@ -22,35 +22,20 @@ PY=/usr/bin/python3
 RUNS=${FV_FAULT_RUNS:-50}
 RANDOM=${FV_FAULT_SEED:-4242}
 
-T=$(mktemp -d)
+. tests/integration/lib.sh
 NA=fvf$$a
 NB=fvf$$b
 VA=fvf$$a0
 VB=fvf$$b0
 pids=()
 live=0
-cleanup() {
+test_cleanup() {
 	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-	if [ $live = 1 ]; then
-		ip netns del "$NA" 2>/dev/null
-		ip netns del "$NB" 2>/dev/null
-	fi
-	rm -rf "$T"
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
 
 if [ "$(id -u)" = 0 ] && command -v tcpreplay >/dev/null &&
-	ip netns add "$NA" 2>/dev/null; then
+	veth_pair "$NA" "$NB" "$VA" "$VB"; then
 	live=1
-	ip netns add "$NB" || exit 1
-	ip link add "$VA" netns "$NA" type veth peer name "$VB" netns "$NB" || exit 1
-	for ns in "$NA" "$NB"; do
-		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-			net.ipv6.conf.default.disable_ipv6=1 || exit 1
-	done
-	ip netns exec "$NA" ip link set "$VA" mtu 9000 up || exit 1
-	ip netns exec "$NB" ip link set "$VB" mtu 9000 up || exit 1
 else
 	echo "note: no root, network namespaces or tcpreplay: import runs only"
 fi

@@ -21,10 +21,7 @@ FV=$B/flowvault
 GEN=$B/fvgen
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
-skip() {
-	echo "$*"
-	exit 77
-}
+. tests/integration/lib.sh
 [ "$(id -u)" = 0 ] || skip "not root: network namespaces and AF_PACKET need root"
 command -v ip >/dev/null || skip "ip (iproute2) missing (make deps)"
 command -v tcpreplay >/dev/null || skip "tcpreplay missing (make deps)"
@@ -33,39 +30,15 @@ command -v tcpreplay >/dev/null || skip "tcpreplay missing (make deps)"
 	exit 1
 }
 
-T=$(mktemp -d)
 NA=fvr$$a
 NB=fvr$$b
 VA=fvr$$a0
 VB=fvr$$b0
 recpid=
-cleanup() {
+test_cleanup() {
 	[ -n "$recpid" ] && kill -KILL "$recpid" 2>/dev/null
-	ip netns del "$NA" 2>/dev/null
-	ip netns del "$NB" 2>/dev/null
-	rm -rf "$T"
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-ip netns add "$NA" 2>/dev/null || skip "no network namespace support (ip netns add failed)"
-ip netns add "$NB" || exit 1
-ip link add "$VA" netns "$NA" type veth peer name "$VB" netns "$NB" ||
-	skip "no veth support"
-for ns in "$NA" "$NB"; do
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-		net.ipv6.conf.default.disable_ipv6=1 || exit 1
-done
-ip netns exec "$NA" ip link set "$VA" mtu 9000 up || exit 1
-ip netns exec "$NB" ip link set "$VB" mtu 9000 up || exit 1
-ip netns exec "$NB" ip link set lo up || exit 1 # record --listen 127.0.0.1
-
-fail=0
-ok() { echo "ok   $*"; }
-bad() {
-	echo "FAIL $*"
-	fail=$((fail + 1))
-}
+veth_pair "$NA" "$NB" "$VA" "$VB" >"$T/veth" || skip "$(cat "$T/veth")"
 
 # Generated traffic: TCP with handshakes and FIN/RST, UDP, ICMP, VLAN,
 # IPv4 and IPv6, fragments (docs/generator.md). Microsecond pcap for

@@ -73,6 +73,13 @@ c=$(code "$U/api/v1/flows/1")
 [ "$c" = 200 ] && cmp -s "$T/body" "$T/one.json" && ok "/flows/1 is flow 1's record" || bad "/flows/1: $c"
 
 # ---- cursor paging ----
+# The X-Next-Cursor header is the body's next_cursor, byte for byte (the
+# header once held freed memory: curl let it pass, browsers did not).
+curl -s -D "$T/hdr" -o "$T/page.json" "$U/api/v1/flows?limit=20"
+hc=$(tr -d '\r' <"$T/hdr" | sed -n 's/^X-Next-Cursor: //p' | od -An -c | tr -s ' ')
+bc=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["next_cursor"])' "$T/page.json" | od -An -c | tr -s ' ')
+[ -n "$hc" ] && [ "$hc" = "$bc" ] && ok "X-Next-Cursor equals the body's next_cursor" ||
+	bad "X-Next-Cursor '$hc', body '$bc'"
 page_all() { # query -> ids, one per line, in order
 	local cur="" q=$1 n=0
 	: >"$T/ids"
