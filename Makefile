@@ -12,7 +12,7 @@
 DEB_PACKAGES := build-essential pkg-config clang clang-format liburing-dev liblmdb-dev \
 	lmdb-utils libzstd-dev libpcap-dev libmicrohttpd-dev libjansson-dev \
 	libdpdk-dev tshark tcpdump tcpreplay python3 iproute2 curl time fio stenographer jq \
-	libgnutls28-dev openssl nfdump
+	libgnutls28-dev openssl nfdump wrk
 
 # The web UI's build (npm) and its browser test (chromium), from Debian
 # only when not there already: a NodeSource nodejs brings its own npm,

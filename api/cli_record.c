@@ -247,7 +247,7 @@ static void *worker_main(void *arg)
 
 static void print_line(struct rworker *rws, unsigned n, uint64_t t0, int final)
 {
-	uint64_t pk = 0, by = 0, dr = 0, ov = 0;
+	uint64_t pk = 0, by = 0, dr = 0, ov = 0, rc = 0, ra = 0;
 	double secs = (double)(fv_now_mono_ns() - t0) / 1e9;
 
 	for (unsigned i = 0; i < n; i++) {
@@ -255,6 +255,8 @@ static void print_line(struct rworker *rws, unsigned n, uint64_t t0, int final)
 		by += rws[i].w.c.bytes;
 		dr += rws[i].last.kernel_drops + rws[i].last.if_drops +
 		      rws[i].last.nombuf;
+		rc += rws[i].w.c.recycles;
+		ra += rws[i].w.c.recycled_ahead;
 	}
 	for (unsigned i = 0; i < n; i++) {
 		struct fv_flow_stats fs;
@@ -270,7 +272,11 @@ static void print_line(struct rworker *rws, unsigned n, uint64_t t0, int final)
 		final ? "recorded " : "\r", pk, (double)by / 1e6, secs, dr,
 		final ? "" : "\033[K");
 	if (final)
-		fprintf(stderr, ", %" PRIu64 " flow-table overflows\n", ov);
+		fprintf(stderr,
+			", %" PRIu64 " flow-table overflows, %" PRIu64
+			" segments recycled (%" PRIu64
+			" ahead, by the committer)\n",
+			ov, rc, ra);
 }
 
 int fv_cli_record(int argc, char **argv)

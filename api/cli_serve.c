@@ -30,7 +30,7 @@ static void usage(FILE *f)
 	      "  -s, --store DIR        store directory\n"
 	      "  -l, --listen ADDR:PORT where to listen (default 127.0.0.1:8080;\n"
 	      "                         [::1]:8080 for IPv6; port 0 picks one)\n" FV_CLI_API_USAGE
-	      "      --max-conns N      connections at once (default 64)\n"
+	      "      --max-conns N      connections at once (default 256)\n"
 	      "      --timeout T        idle time before a connection is closed (60s)\n"
 	      "      --openapi FILE     the docs/api.yaml to serve (default: found\n"
 	      "                         beside the program)\n"

@@ -26,6 +26,10 @@
 #define STREAM_CHUNK (256u * 1024) /* what MHD asks of a reader at most */
 #define EAGER_BYTES  (64u * 1024)  /* made before the reply, at most... */
 #define EAGER_FILLS  16		   /* ...in so many fill()s */
+/* Connections at once without --max-conns: libmicrohttpd closes any
+ * connection past the limit unanswered, so it must hold a dashboard, a
+ * few scripts and a load test of 100+ keep-alive clients (issue 5). */
+#define DEFAULT_CONNS 256
 
 /* ---- replies ---- */
 
@@ -727,7 +731,7 @@ int fv_rest_start(struct fv_rest **out, const struct fv_rest_opts *o, char *why,
 	r->d = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, r, MHD_OPTION_SOCK_ADDR,
 		o->addr, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned)(o->max_conns ? o->max_conns : 64),
+		(unsigned)(o->max_conns ? o->max_conns : DEFAULT_CONNS),
 		MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)(o->timeout_s ? o->timeout_s : 60),
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),

@@ -32,6 +32,10 @@ static void on_sealed(void *arg, const struct fv_block_info *bi)
 {
 	struct fv_worker *w = arg;
 
+	/* Blocks are reported in sequence order: once one of generation g
+	 * is, every block of older generations has been. */
+	if (fv_ref_gen(bi->ref) > w->reported_gen)
+		w->reported_gen = fv_ref_gen(bi->ref);
 	fv_indexer_on_sealed(w->idx, bi);
 }
 
@@ -50,6 +54,13 @@ static int on_recycle(void *arg, unsigned worker, uint32_t old_gen)
 	struct fv_index_drop d;
 	uint64_t t0 = fv_now_mono_ns();
 	int err;
+
+	/* Done already, durably, by the committer (recycle_ahead). */
+	if (__atomic_load_n(&w->recycled_upto, __ATOMIC_ACQUIRE) >= old_gen) {
+		w->c.recycles++;
+		w->c.recycled_ahead++;
+		return 0;
+	}
 
 	pthread_mutex_lock(&w->sh->commit_lock);
 	err = fv_indexer_recycle(w->idx, worker, old_gen, &d);
@@ -137,6 +148,43 @@ static int commit_aside(struct fv_worker *w, uint64_t need)
 	return err;
 }
 
+/*
+ * Drops from the index, in a transaction of its own, the blocks of the
+ * generation the ring's next segment will overwrite (recycle_ahead): the
+ * ring's on_recycle then finds it done.
+ */
+static int pre_recycle(struct fv_worker *w, uint32_t gen)
+{
+	struct fv_index_drop d;
+	int err;
+
+	pthread_mutex_lock(&w->sh->commit_lock);
+	err = fv_indexer_recycle_indexed(w->idx, w->id, gen, &d);
+	pthread_mutex_unlock(&w->sh->commit_lock);
+	if (!err) {
+		__atomic_fetch_add(&w->c.expired_packets, d.packets,
+				   __ATOMIC_RELAXED);
+		__atomic_store_n(&w->recycled_upto, gen, __ATOMIC_RELEASE);
+	}
+	return err;
+}
+
+/* One job of the committer, run without its lock: a recycle ahead
+ * (pre) or the batch set aside. An error is kept for the capture thread
+ * (sticky) and stops the committer. */
+static int job(struct fv_worker *w, int pre, uint64_t arg)
+{
+	int err;
+
+	pthread_mutex_unlock(&w->cmu);
+	err = pre ? pre_recycle(w, (uint32_t)arg) : commit_aside(w, arg);
+	pthread_mutex_lock(&w->cmu);
+	if (err)
+		__atomic_store_n(&w->commit_err, err, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&w->ccv);
+	return err;
+}
+
 static void *committer_main(void *arg)
 {
 	struct fv_worker *w = arg;
@@ -144,23 +192,18 @@ static void *committer_main(void *arg)
 
 	pthread_mutex_lock(&w->cmu);
 	for (;;) {
-		while (!w->cstop && !fv_indexer_aside(w->idx, &need))
+		while (!w->cstop && !fv_indexer_aside(w->idx, &need) &&
+		       w->pre_gen <= w->recycled_upto)
 			pthread_cond_wait(&w->ccv, &w->cmu);
+		if (w->pre_gen > w->recycled_upto && !w->cabort) {
+			if (job(w, 1, w->pre_gen))
+				break;
+			continue;
+		}
 		if (!fv_indexer_aside(w->idx, &need))
 			break; /* stopped, nothing left */
-		pthread_mutex_unlock(&w->cmu);
-		{
-			int err = commit_aside(w, need);
-
-			pthread_mutex_lock(&w->cmu);
-			if (err) {
-				__atomic_store_n(&w->commit_err, err,
-						 __ATOMIC_RELEASE);
-				pthread_cond_broadcast(&w->ccv);
-				break;
-			}
-		}
-		pthread_cond_broadcast(&w->ccv);
+		if (job(w, 0, need))
+			break;
 	}
 	pthread_mutex_unlock(&w->cmu);
 	return NULL;
@@ -416,6 +459,35 @@ int fv_worker_commit(struct fv_worker *w)
 	return err;
 }
 
+/*
+ * Asks the committer to recycle, in the index, the generation the ring's
+ * next segment will overwrite (gen + 1 - nsegments, the ring filling
+ * gen), as soon as the current batch holds none of its blocks; called
+ * while no batch is aside, so no batch does. The ring's own recycle then
+ * finds it done (on_recycle) instead of committing on this thread. The
+ * packets of that generation leave the index a segment early: the ring
+ * keeps nsegments - 1 segments reachable, not nsegments. Rings of fewer
+ * than 3 segments recycle on the capture thread as before.
+ */
+static void recycle_ahead(struct fv_worker *w)
+{
+	uint32_t n = w->sh->conf.nsegments;
+	uint32_t g = fv_ref_gen(fv_ring_current(w->ring)), x;
+
+	if (n < 3 || g + 1 <= n)
+		return;
+	x = g + 1 - n;
+	/* Every block of x reported (none still being written, to be
+	 * reported later) and none of them pending in the batch. */
+	if (x <= w->pre_gen || w->reported_gen <= x ||
+	    fv_indexer_pending_upto(w->idx, w->id, x))
+		return;
+	pthread_mutex_lock(&w->cmu);
+	w->pre_gen = x;
+	pthread_cond_broadcast(&w->ccv);
+	pthread_mutex_unlock(&w->cmu);
+}
+
 int fv_worker_commit_async(struct fv_worker *w)
 {
 	uint64_t need;
@@ -435,6 +507,7 @@ int fv_worker_commit_async(struct fv_worker *w)
 		if (err)
 			return err;
 	}
+	recycle_ahead(w);
 	err = prepare(w);
 	if (!err)
 		err = fv_ring_flush(w->ring, &need);

@@ -55,6 +55,7 @@ struct fv_worker_counters {
 	uint64_t recycles;   /* segments recycled (index entries dropped) */
 	uint64_t recycle_ns; /* time spent in those recycle commits */
 	uint64_t expired_packets; /* packets whose blocks were dropped */
+	uint64_t recycled_ahead;  /* of the recycles, done by the committer */
 };
 
 struct fv_worker {
@@ -78,6 +79,12 @@ struct fv_worker {
 	int has_committer;
 	int cstop, cabort; /* cabort: give up a batch set aside */
 	int commit_err;	   /* the committer's error (sticky) */
+	/* Recycling ahead: the committer drops the index entries of the
+	 * generation the ring's next segment will overwrite while the
+	 * current one fills (pre_gen: asked; recycled_upto: done, durably,
+	 * atomic), so the capture thread does not wait for that commit. */
+	uint32_t pre_gen, recycled_upto;
+	uint32_t reported_gen; /* of the last block the ring reported */
 };
 
 /* Opens worker id's ring, flow table and batch. Returns 0 or an error

@@ -358,19 +358,24 @@ static void drop_pending(struct batch *x, unsigned worker, uint32_t gen,
 	}
 }
 
-int fv_indexer_recycle(struct fv_indexer *x, unsigned worker, uint32_t gen,
-		       struct fv_index_drop *out)
+/* fv_indexer_recycle, and without the batches (pending 0) for
+ * fv_indexer_recycle_indexed. */
+static int recycle(struct fv_indexer *x, unsigned worker, uint32_t gen,
+		   struct fv_index_drop *out, int pending)
 {
 	struct fv_index_drop pend = {0}, d;
 	uint64_t from_ns;
 	int err;
 
-	if (x->cur.err)
-		return x->cur.err;
-	/* The aside batch's blocks are older than the current one's. */
-	if (__atomic_load_n(&x->aside_full, __ATOMIC_ACQUIRE))
-		drop_pending(&x->aside, worker, gen, &pend);
-	drop_pending(&x->cur, worker, gen, &pend);
+	if (pending) {
+		if (x->cur.err)
+			return x->cur.err;
+		/* The aside batch's blocks are older than the current
+		 * one's. */
+		if (__atomic_load_n(&x->aside_full, __ATOMIC_ACQUIRE))
+			drop_pending(&x->aside, worker, gen, &pend);
+		drop_pending(&x->cur, worker, gen, &pend);
+	}
 	err = fv_index_begin(x->ix);
 	if (err)
 		return err;
@@ -404,6 +409,41 @@ int fv_indexer_recycle(struct fv_indexer *x, unsigned worker, uint32_t gen,
 out_abort:
 	fv_index_abort(x->ix);
 	return err;
+}
+
+int fv_indexer_recycle(struct fv_indexer *x, unsigned worker, uint32_t gen,
+		       struct fv_index_drop *out)
+{
+	return recycle(x, worker, gen, out, 1);
+}
+
+int fv_indexer_recycle_indexed(struct fv_indexer *x, unsigned worker,
+			       uint32_t gen, struct fv_index_drop *out)
+{
+	return recycle(x, worker, gen, out, 0);
+}
+
+int fv_indexer_pending_upto(const struct fv_indexer *x, unsigned worker,
+			    uint32_t gen)
+{
+	const struct batch *b = &x->cur;
+	size_t off = 0;
+
+	while (off < b->len) {
+		uint32_t l;
+
+		memcpy(&l, b->buf + off + 1, 4);
+		if (b->buf[off] == ITEM_BLOCK) {
+			struct fv_block_info bi;
+
+			memcpy(&bi, b->buf + off + 5, sizeof(bi));
+			if (fv_ref_worker(bi.ref) == worker &&
+			    fv_ref_gen(bi.ref) <= gen)
+				return 1;
+		}
+		off += 5 + l;
+	}
+	return 0;
 }
 
 /* Writes batch b, the counters and next_flow_id in one transaction,

@@ -85,6 +85,20 @@ int fv_indexer_recycle(struct fv_indexer *x, unsigned worker, uint32_t gen,
 		       struct fv_index_drop *out);
 
 /*
+ * The same ahead of time, from a committer thread: only the index's
+ * entries, the batches untouched, so it is for a generation none of whose
+ * blocks is pending (fv_indexer_pending_upto, asked by the owner while no
+ * batch is aside, says so for the current batch). The caller holds the
+ * commit lock.
+ */
+int fv_indexer_recycle_indexed(struct fv_indexer *x, unsigned worker,
+			       uint32_t gen, struct fv_index_drop *out);
+/* True when the current batch holds a block of worker of generation
+ * <= gen. The owner's. */
+int fv_indexer_pending_upto(const struct fv_indexer *x, unsigned worker,
+			    uint32_t gen);
+
+/*
  * Syncs rings[0..n), then writes everything pending and the counters in
  * one transaction, plus meta "next_flow_id" = next_id. Returns 0 or an
  * error; after an error the pending batch is kept for a retry. -EBUSY

@@ -1,5 +1,7 @@
-# tests/integration/lib.sh - what the integration tests share (sourced,
-# after FV is set):
+# tests/integration/lib.sh - what the integration tests share (sourced
+# from the top of the tree):
+#   B FV GEN PY  the build (FV_BUILD, default build), its flowvault and
+#              fvgen, python3 (each kept when set before)
 #   T          a scratch directory, removed at exit (the server stopped)
 #   ok, bad    print a check's result; bad counts into fail
 #   serve_start STORE [serve args...]
@@ -15,6 +17,11 @@
 #              leaves them); removed at exit. Returns 1, saying why,
 #              where the kernel has no namespaces or veths.
 #   test_cleanup, if the test defines it, runs first at exit.
+B=${B:-${FV_BUILD:-build}}
+FV=${FV:-$B/flowvault}
+GEN=${GEN:-$B/fvgen}
+PY=${PY:-/usr/bin/python3}
+[ -x "$PY" ] || PY=python3
 T=$(mktemp -d)
 SPID=
 fail=0

@@ -15,11 +15,6 @@
 # Needs root (mount, network namespaces): exit 77 without.
 set -u
 cd "$(dirname "$0")/../.."
-B=${FV_BUILD:-build}
-FV=$B/flowvault
-GEN=$B/fvgen
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
 . tests/integration/lib.sh
 [ "$(id -u)" = 0 ] || skip "not root: tmpfs mounts and network namespaces need root"
 [ -x "$FV" ] && [ -x "$GEN" ] || {
