@@ -16,6 +16,10 @@
 #              and VB (in NB), up, no addresses, IPv6 off (nothing
 #              leaves them); removed at exit. Returns 1, saying why,
 #              where the kernel has no namespaces or veths.
+#   record_start NS IFACE STORE [record args...]
+#              `flowvault record -i IFACE -s STORE` in namespace NS (as
+#              $RUNAS when set), stderr to $T/rec.err; sets recpid and
+#              waits until it captures. Returns 1, saying why, if not.
 #   test_cleanup, if the test defines it, runs first at exit.
 B=${B:-${FV_BUILD:-build}}
 FV=${FV:-$B/flowvault}
@@ -86,4 +90,18 @@ serve_stop() {
 		wait "$SPID" 2>/dev/null
 	fi
 	SPID=
+}
+record_start() {
+	local ns=$1 ifc=$2 st=$3
+	shift 3
+	# shellcheck disable=SC2086
+	ip netns exec "$ns" ${RUNAS:-} "$FV" record -i "$ifc" -s "$st" "$@" 2>"$T/rec.err" &
+	recpid=$!
+	for _ in $(seq 100); do
+		grep -q "Ctrl-C stops" "$T/rec.err" 2>/dev/null && return 0
+		kill -0 "$recpid" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "record did not start: $(cat "$T/rec.err")"
+	return 1
 }

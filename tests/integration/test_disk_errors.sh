@@ -104,17 +104,7 @@ NA=fvd$$a NB=fvd$$b VA=fvd$$a0 VB=fvd$$b0
 veth_pair "$NA" "$NB" "$VA" "$VB" >"$T/veth" || skip "$(cat "$T/veth")"
 "$GEN" --size 96M --seed 6 --usec -q -w "$T/live.pcap" || exit 1
 
-start_record() { # store budget
-	ip netns exec "$NB" "$FV" record -i "$VB" -s "$1" --max-disk "$2" 2>"$T/rec.err" &
-	recpid=$!
-	for _ in $(seq 100); do
-		grep -q "Ctrl-C stops" "$T/rec.err" 2>/dev/null && return 0
-		kill -0 "$recpid" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "record did not start: $(cat "$T/rec.err")"
-	return 1
-}
+start_record() { record_start "$NB" "$VB" "$1" --max-disk "$2"; } # store budget
 wait_record() { # seconds: its exit status, or 124 if it still runs
 	for _ in $(seq $(($1 * 10))); do
 		kill -0 "$recpid" 2>/dev/null || break

@@ -50,16 +50,11 @@ feed() { /usr/bin/python3 tests/integration/feed.py "$1" $((1 << 19)) 0.025; } #
 ms() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
 
 start_record() { # store
-	ip netns exec "$NB" "$FV" record -i "$VB" -s "$1" --max-disk 512M 2>"$T/rec.err" &
-	RPID=$!
+	local rc=0
+	record_start "$NB" "$VB" "$1" --max-disk 512M || rc=1
+	RPID=$recpid
 	pids+=("$RPID")
-	for _ in $(seq 100); do
-		grep -q "Ctrl-C stops" "$T/rec.err" 2>/dev/null && return 0
-		kill -0 "$RPID" 2>/dev/null || break
-		sleep 0.05
-	done
-	echo "record did not start: $(cat "$T/rec.err")"
-	return 1
+	return $rc
 }
 
 run_import() { # store delay-ms

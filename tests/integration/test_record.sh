@@ -53,17 +53,7 @@ nfin=$(grep -c -E ',(fin|rst),' "$T/imp.csv")
 start_record() { # store opts...
 	local s=$1
 	shift
-	# shellcheck disable=SC2086
-	ip netns exec "$NB" $RUNAS "$FV" record -i "$VB" -s "$s" --max-disk 512M "$@" \
-		2>"$T/rec.err" &
-	recpid=$!
-	for _ in $(seq 100); do
-		grep -q "Ctrl-C stops" "$T/rec.err" 2>/dev/null && return 0
-		kill -0 "$recpid" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "record did not start: $(cat "$T/rec.err")"
-	return 1
+	record_start "$NB" "$VB" "$s" --max-disk 512M "$@"
 }
 
 run() { # name opts...

@@ -65,17 +65,8 @@ print(d)' "$1"
 p0=$(jnum packets) || exit 1
 
 # ---- record, with the REST API from its process ----
-ip netns exec "$NB" "$FV" record -i "$VB" -s "$S" --max-disk 512M \
-	--listen 127.0.0.1:0 2>"$T/rec.err" &
-recpid=$!
-U=
-for _ in $(seq 100); do
-	grep -q "Ctrl-C stops" "$T/rec.err" 2>/dev/null &&
-		U=$(grep -Eo 'http://127\.0\.0\.1:[0-9]+' "$T/rec.err" | head -n 1)
-	[ -n "$U" ] && break
-	kill -0 "$recpid" 2>/dev/null || break
-	sleep 0.1
-done
+record_start "$NB" "$VB" "$S" --max-disk 512M --listen 127.0.0.1:0 >/dev/null
+U=$(grep -Eo 'http://127\.0\.0\.1:[0-9]+' "$T/rec.err" | head -n 1)
 if [ -z "$U" ]; then
 	bad "record --listen did not start: $(tail -n 3 "$T/rec.err")"
 	exit 1
