@@ -190,6 +190,19 @@ static int peer_gone(struct rest_stream *s)
 	       (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
 }
 
+/* One fill() into the stream's buffer; the end sets done. Returns what
+ * fill() did, or an error. */
+static int fill_once(struct rest_stream *s)
+{
+	int rc = s->fill(s);
+
+	if (fflush(s->f) && rc >= 0)
+		rc = -ENOMEM;
+	if (rc == 1)
+		s->done = 1;
+	return rc;
+}
+
 /*
  * MHD's content reader: hands out what fill() wrote, calling it again
  * when the buffer is empty, until max bytes are ready (PLATFORM.md: a
@@ -218,17 +231,13 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
 			break;
 		if (atomic_load(&s->srv->stopping) || peer_gone(s))
 			goto fail;
-		rc = s->fill(s);
-		if (fflush(s->f) && rc >= 0)
-			rc = -ENOMEM;
+		rc = fill_once(s);
 		if (rc < 0) {
 			fprintf(stderr,
 				"flowvault serve: %s: %s: connection aborted\n",
 				s->what ? s->what : "stream", fv_strerror(rc));
 			goto fail;
 		}
-		if (rc == 1)
-			s->done = 1;
 	}
 	if (n == 0 && s->done)
 		return MHD_CONTENT_READER_END_OF_STREAM;
@@ -278,14 +287,10 @@ enum MHD_Result rest_reply_stream(struct rest_req *q, struct rest_stream *s,
 	 */
 	for (int i = 0; i < EAGER_FILLS && !s->done && s->len < EAGER_BYTES;
 	     i++) {
-		int rc = s->fill(s);
+		int rc = fill_once(s);
 
-		if (fflush(s->f) && rc >= 0)
-			rc = -ENOMEM;
 		if (rc < 0)
 			return stream_fail(q, s, rc);
-		if (rc == 1)
-			s->done = 1;
 	}
 	if (s->done) {
 		r = MHD_create_response_from_buffer(

@@ -80,10 +80,9 @@ static void nap_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
-/* The file of one block of the aside batch, once per commit. */
+/* A block of each file of the aside batch, to sync each file once. */
 struct files {
 	fv_ref ref[16];
-	uint32_t idx[16];
 	unsigned n, more; /* more: some did not fit, sync each block's */
 	uint32_t nsegments;
 };
@@ -94,13 +93,12 @@ static int note_file(void *arg, fv_ref ref)
 	uint32_t idx = fv_ref_gen(ref) % f->nsegments;
 
 	for (unsigned i = 0; i < f->n; i++)
-		if (f->idx[i] == idx)
+		if (fv_ref_gen(f->ref[i]) % f->nsegments == idx)
 			return 0;
 	if (f->n == 16) {
 		f->more = 1;
 		return 1;
 	}
-	f->idx[f->n] = idx;
 	f->ref[f->n++] = ref;
 	return 0;
 }
