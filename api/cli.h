@@ -103,8 +103,32 @@ struct fv_cli_store {
 	struct fv_index *ix;
 	struct fv_ifaces ifs;
 };
+/* Opens the store at dir for reading. A format version this build does
+ * not read (FV_EVERSION) is explained on stderr (fv_cli_version_err)
+ * before it returns; other errors are the caller's to tell. */
 int fv_cli_store_open(struct fv_cli_store *s, const char *dir);
 void fv_cli_store_close(struct fv_cli_store *s);
+
+/*
+ * Format versions (docs/format.md): after opening the store at dir gave
+ * FV_EVERSION, says on stderr, as "flowvault: DIR: ...", which part is in
+ * a version this build does not read (the settings file's store format,
+ * the index format, or the first block of a segment file), the version
+ * found and the one read here, and what to do. writing: the caller meant
+ * to write (it adds that nothing was written).
+ */
+void fv_cli_version_err(const char *dir, int writing);
+/* For a writer, before it opens the ring: FV_EVERSION (said as above) if
+ * the first block of a segment file is of a version this build does not
+ * read (the ring would not see its generation and could refill a
+ * segment the index points into), else 0. */
+int fv_cli_writer_check_blocks(const char *dir, const struct fv_store_conf *c);
+/* "block R (worker W, generation G: segments/wWW/sNNNNNN.fvseg at byte B)
+ * is in block format V, written by an older flowvault (this one reads
+ * ...)" into buf, for a block whose header holds version. Returns buf. */
+char *fv_cli_block_version(char *buf, unsigned len,
+			   const struct fv_store_conf *c, fv_ref ref,
+			   unsigned version);
 
 /* What status (CLI and REST) reports of the blocks the index lists: the
  * packets still on disk, in all and per worker. fv_block_tally_add is
@@ -162,6 +186,7 @@ enum {
 	FV_OPT_ACTIVE,	       /* --active-timeout */
 	FV_OPT_LINGER,	       /* --fin-linger */
 	FV_OPT_FLOW_RETENTION, /* --flow-retention */
+	FV_OPT_COMPRESS, /* --compress (a writer option, not a flow one) */
 };
 #define FV_CLI_FLOW_LONGOPTS                                                   \
 	{"max-flows", required_argument, 0, FV_OPT_MAX_FLOWS},                 \
@@ -169,19 +194,24 @@ enum {
 		{"tcp-idle-timeout", required_argument, 0, FV_OPT_TCP_IDLE},   \
 		{"active-timeout", required_argument, 0, FV_OPT_ACTIVE},       \
 		{"fin-linger", required_argument, 0, FV_OPT_LINGER},           \
+		{"flow-retention", required_argument, 0,                       \
+		 FV_OPT_FLOW_RETENTION},                                       \
 	{                                                                      \
-		"flow-retention", required_argument, 0, FV_OPT_FLOW_RETENTION  \
+		"compress", required_argument, 0, FV_OPT_COMPRESS              \
 	}
-#define FV_CLI_FLOW_USAGE                                                       \
-	"      --max-flows N        flow table entries per worker (262144)\n"   \
-	"      --idle-timeout T     UDP/other flows end after T idle (60s)\n"   \
-	"      --tcp-idle-timeout T TCP flows end after T idle (300s)\n"        \
-	"      --active-timeout T   checkpoint long flows every T (1800s)\n"    \
-	"      --fin-linger T       keep a closed TCP flow T for late\n"        \
-	"                           packets (5s)\n"                             \
-	"      --flow-retention T   drop flow records that ended T before\n"    \
-	"                           the newest packet (e.g. 90d; kept in the\n" \
-	"                           store; default: while the index has room)\n"
+#define FV_CLI_FLOW_USAGE                                                        \
+	"      --max-flows N        flow table entries per worker (262144)\n"    \
+	"      --idle-timeout T     UDP/other flows end after T idle (60s)\n"    \
+	"      --tcp-idle-timeout T TCP flows end after T idle (300s)\n"         \
+	"      --active-timeout T   checkpoint long flows every T (1800s)\n"     \
+	"      --fin-linger T       keep a closed TCP flow T for late\n"         \
+	"                           packets (5s)\n"                              \
+	"      --flow-retention T   drop flow records that ended T before\n"     \
+	"                           the newest packet (e.g. 90d; kept in the\n"  \
+	"                           store; default: while the index has room)\n" \
+	"      --compress zstd[:L]  compress each block with zstd level L\n"     \
+	"                           (1..19, default 1) as it is written; none\n" \
+	"                           (the default) stores records as they are\n"
 
 void fv_cli_flow_defaults(struct fv_flow_opts *fo);
 struct fv_worker_shared;
@@ -202,12 +232,30 @@ int fv_cli_writer_open(const char *cmd, struct fv_worker_shared *sh,
 void fv_cli_writer_close(struct fv_worker_shared *sh, int *lockfd);
 /* Keeps in the store why writing stopped (meta "stop_error", with the
  * time; "" clears it), in a transaction of its own: status shows it.
- * Returns 0 or an error (a read-only disk refuses it too). */
+ * Returns 0 or an error: a disk that failed (EIO) or turned read-only
+ * (EROFS) refuses it too, and then it says so on stderr ("status will
+ * not show it"). */
 int fv_cli_note_stop(struct fv_worker_shared *sh, const char *msg);
 /* Says that the disk of store filled up (err: ENOSPC or EDQUOT) after
  * packets were stored, and what to do. */
 void fv_cli_disk_full(const char *cmd, const char *store, int err,
 		      uint64_t packets, uint64_t budget);
+/*
+ * Says what a write error of the store means and what to do: a full
+ * disk (ENOSPC, EDQUOT: fv_cli_disk_full), a disk that fails (EIO), a
+ * filesystem turned read-only (EROFS). Returns 1 if err was one of
+ * those, 0 (nothing said) otherwise.
+ */
+int fv_cli_disk_error(const char *cmd, const char *store, int err,
+		      uint64_t packets, uint64_t budget);
+/*
+ * Writing to the store failed with err (its ring or a commit; packets:
+ * stored so far): says so naming the store ("CMD: writing STORE: ERR",
+ * then fv_cli_disk_error), and keeps "CMD: writing the store: ERR" in
+ * the store for status when it still takes it (fv_cli_note_stop).
+ */
+void fv_cli_write_failed(const char *cmd, struct fv_worker_shared *sh, int err,
+			 uint64_t packets);
 
 /* A human size ("1.5 MB"). */
 char *fv_cli_hsize(uint64_t v, char *buf, unsigned len);

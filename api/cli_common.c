@@ -5,12 +5,14 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "api/cli.h"
 #include "capture/decode.h"
@@ -81,6 +83,160 @@ int fv_ifaces_save(struct fv_index *ix, const struct fv_ifaces *ifs)
 	return fv_index_put_meta(ix, "ifaces", buf, fv_ifaces_encode(ifs, buf));
 }
 
+/*
+ * The meta "index_format" this build reads and writes: index/index.c's
+ * FV_INDEX_FORMAT, which index.h does not export (test_versions.sh checks
+ * that a new store holds this number).
+ */
+#define CLI_INDEX_FORMAT 4
+
+/* "block formats 2 and 3": what fv_block_hdr_decode accepts. */
+static const char *block_versions_read(char *buf, unsigned len)
+{
+#ifdef FV_BLOCK_VERSION_Z
+	snprintf(buf, len, "block formats %d and %d", FV_BLOCK_VERSION,
+		 FV_BLOCK_VERSION_Z);
+#else
+	snprintf(buf, len, "block format %d", FV_BLOCK_VERSION);
+#endif
+	return buf;
+}
+
+static const char *older_newer(unsigned found, unsigned reads)
+{
+	return found < reads ? "an older" : "a newer";
+}
+
+char *fv_cli_block_version(char *buf, unsigned len,
+			   const struct fv_store_conf *c, fv_ref ref,
+			   unsigned version)
+{
+	char rd[64];
+
+	snprintf(buf, len,
+		 "block %016" PRIx64 " (worker %u, generation %u: "
+		 "segments/w%02u/s%06u.fvseg at byte %" PRIu64
+		 ") is in block format %u, written by %s flowvault (this "
+		 "one reads %s)",
+		 ref, fv_ref_worker(ref), fv_ref_gen(ref), fv_ref_worker(ref),
+		 c->nsegments ? fv_ref_gen(ref) % c->nsegments : 0,
+		 (uint64_t)fv_ref_off4k(ref) * FV_BLOCK_ALIGN, version,
+		 older_newer(version, FV_BLOCK_VERSION),
+		 block_versions_read(rd, sizeof(rd)));
+	return buf;
+}
+
+/*
+ * The first block of every segment file of the store, which a writer
+ * reads to go on from the newest generation (docs/format.md "Segment
+ * files"): a block of a version this build does not read would be
+ * skipped there, and the ring could refill a segment the index still
+ * points into. FV_EVERSION, saying which file, else 0 (missing files,
+ * never written ones and damage are the ring's and fsck's business).
+ */
+static int first_blocks_check(const char *dir, const struct fv_store_conf *c,
+			      char *why, unsigned len)
+{
+	for (uint32_t w = 0; w < c->workers && w < FV_INDEX_WORKERS; w++) {
+		for (uint32_t i = 0; i < c->nsegments; i++) {
+			uint8_t p[FV_BLOCK_HDR_LEN];
+			struct fv_block_hdr h;
+			char path[4200];
+			ssize_t n;
+			int fd;
+
+			snprintf(path, sizeof(path),
+				 "%s/segments/w%02u/s%06u.fvseg", dir, w, i);
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0)
+				continue;
+			n = pread(fd, p, sizeof(p), 0);
+			close(fd);
+			if (n != (ssize_t)sizeof(p) ||
+			    fv_block_hdr_decode(p, &h) != FV_EVERSION)
+				continue;
+			fv_cli_block_version(why, len, c,
+					     fv_ref_make(w, h.gen, 0),
+					     h.version);
+			return FV_EVERSION;
+		}
+	}
+	return 0;
+}
+
+static void say_blocks(const char *dir, const char *why, int writing)
+{
+	fprintf(stderr, "flowvault: %s: %s: %s\n", dir, why,
+		writing ? "this flowvault does not write into a store with "
+			  "blocks it cannot read (it could refill their "
+			  "segments); nothing was written to it. Import into "
+			  "a new store, or use the flowvault that wrote them"
+			: "read the store with the flowvault that wrote it");
+}
+
+void fv_cli_version_err(const char *dir, int writing)
+{
+	const char *what = writing ? "; nothing was written to it" : "";
+	struct fv_store_conf c;
+	struct fv_index *ix = NULL;
+	char path[4096], why[512];
+	int err;
+
+	err = fv_store_open(dir, NULL, &c);
+	if (err == FV_EVERSION) {
+		fprintf(stderr,
+			"flowvault: %s: store format %u was written by %s "
+			"flowvault (this one reads store format %d): %s%s\n",
+			dir, c.format, older_newer(c.format, FV_STORE_FORMAT),
+			FV_STORE_FORMAT,
+			c.format < FV_STORE_FORMAT
+				? "import the captures again into a new "
+				  "store, or read this one with the "
+				  "flowvault that wrote it"
+				: "use that flowvault (or a later one) with "
+				  "this store",
+			what);
+		return;
+	}
+	if (err) /* not a version problem (any more): say what it is */
+		goto other;
+	err = fv_index_open(&ix,
+			    fv_store_path(path, sizeof(path), dir, "index"),
+			    FV_INDEX_RDONLY, 0);
+	if (ix)
+		fv_index_close(ix);
+	if (err == FV_EVERSION) {
+		fprintf(stderr,
+			"flowvault: %s: its index (%s) is not in index format "
+			"%d, the only one this flowvault reads: it was "
+			"written by an older or a newer flowvault. Read the "
+			"store with the flowvault that wrote it, or import the "
+			"captures again into a new store%s\n",
+			dir, path, CLI_INDEX_FORMAT, what);
+		return;
+	}
+	if (err)
+		goto other;
+	err = first_blocks_check(dir, &c, why, sizeof(why));
+	if (err == FV_EVERSION) {
+		say_blocks(dir, why, writing);
+		return;
+	}
+	err = FV_EVERSION;
+other:
+	fprintf(stderr, "flowvault: %s: %s%s\n", dir, fv_strerror(err), what);
+}
+
+int fv_cli_writer_check_blocks(const char *dir, const struct fv_store_conf *c)
+{
+	char why[512];
+	int err = first_blocks_check(dir, c, why, sizeof(why));
+
+	if (err)
+		say_blocks(dir, why, 1);
+	return err;
+}
+
 int fv_cli_store_open(struct fv_cli_store *s, const char *dir)
 {
 	char path[4096];
@@ -89,11 +245,15 @@ int fv_cli_store_open(struct fv_cli_store *s, const char *dir)
 	memset(s, 0, sizeof(*s));
 	s->dir = dir;
 	err = fv_store_open(dir, NULL, &s->conf);
+	if (err == FV_EVERSION)
+		fv_cli_version_err(dir, 0);
 	if (err)
 		return err;
 	err = fv_index_open(&s->ix,
 			    fv_store_path(path, sizeof(path), dir, "index"),
 			    FV_INDEX_RDONLY, 0);
+	if (err == FV_EVERSION)
+		fv_cli_version_err(dir, 0);
 	if (err)
 		return err;
 	err = fv_ifaces_load(s->ix, &s->ifs);

@@ -452,7 +452,7 @@ int fv_cli_extract(int argc, char **argv)
 	struct extract x = {.fmt = FV_PCAPW_PCAP, .until = UINT64_MAX};
 	const char *store = NULL, *outpath = NULL, *flow = NULL;
 	char path[4096], *end;
-	int c, err, rc = FV_EXIT_ERROR;
+	int c, err, rc = FV_EXIT_ERROR, said = 0;
 	uint64_t now = fv_now_real_ns();
 
 	while ((c = getopt_long(argc, argv, "s:w:h", lo, NULL)) != -1) {
@@ -584,6 +584,23 @@ int fv_cli_extract(int argc, char **argv)
 				   " does not hold the packets "
 				   "of flow %" PRIu64 " the index says it does",
 				   bad, x.flow_id);
+		if (err == FV_EVERSION && bad) {
+			/* Another flowvault's block: say which and whose. */
+			struct fv_block blk;
+			char v[512];
+
+			if (fv_seg_read_block(x.rd, bad, &blk) == FV_EVERSION)
+				fv_cli_block_version(v, sizeof(v), &x.st.conf,
+						     bad, blk.hdr.version);
+			else
+				snprintf(v, sizeof(v), "block %016" PRIx64,
+					 bad);
+			fv_cli_err("extract",
+				   "%s: flow %" PRIu64 " not written: read "
+				   "it with the flowvault that wrote it",
+				   v, x.flow_id);
+			said = 1;
+		}
 		if (err == FV_ENOTFOUND) {
 			fv_cli_err("extract",
 				   "flow %" PRIu64
@@ -623,7 +640,8 @@ int fv_cli_extract(int argc, char **argv)
 	} else if (err == FV_EUSAGE) {
 		rc = FV_EXIT_USAGE;
 	} else if (err) {
-		fv_cli_err("extract", "%s", fv_strerror(err));
+		if (!said)
+			fv_cli_err("extract", "%s", fv_strerror(err));
 	} else {
 		rc = FV_EXIT_OK;
 		if (x.bpf && x.since < x.rt.packets_from_ns) {

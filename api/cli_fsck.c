@@ -15,9 +15,11 @@
  * --repair deletes the index entries of the blocks of check 1 that are
  * gone or damaged, so that BPF queries and status stop counting them; a
  * flow whose packets are damaged keeps its record (its extraction says
- * which block is bad). The store's writer lock is taken: a recorder or
- * an import must be stopped first (its blocks in flight would look
- * like damage).
+ * which block is bad). A block in a format version this build does not
+ * read (an older one, or one a newer flowvault wrote) is a problem it
+ * names, never one it repairs: another flowvault may read it. The store's
+ * writer lock is taken: a recorder or an import must be stopped first (its
+ * blocks in flight would look like damage).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -54,6 +56,7 @@ static void usage(FILE *f)
 }
 
 struct fsck {
+	const struct fv_store_conf *conf;
 	struct fv_index *ix;
 	struct fv_seg_reader *rd;
 	struct fv_retention rt;
@@ -61,8 +64,9 @@ struct fsck {
 	size_t nlisted, caplisted;
 	fv_ref *bad; /* listed, but gone or damaged */
 	size_t nbad, capbad;
-	uint64_t blocks_ok, blocks_gone, blocks_damaged;
+	uint64_t blocks_ok, blocks_gone, blocks_damaged, blocks_version;
 	uint64_t flows, flows_ok, flows_expired, flows_damaged, flows_short;
+	uint64_t flows_version; /* in a block of another format version */
 	uint64_t packets;
 	uint64_t disk_blocks, unlisted;
 	unsigned shown_blocks, shown_flows;
@@ -98,12 +102,21 @@ static int on_listed(void *arg, const struct fv_block_info *bi)
 	struct fsck *k = arg;
 	struct fv_block blk;
 	const char *why = NULL;
+	char v[512];
 	int err = push_ref(&k->listed, &k->nlisted, &k->caplisted, bi->ref);
 
 	if (err)
 		return err;
 	err = fv_seg_read_block(k->rd, bi->ref, &blk);
-	if (err == FV_EEXPIRED) {
+	if (err == FV_EVERSION) {
+		/* Not damage, and not for --repair: named, left alone. */
+		k->blocks_version++;
+		if (k->shown_blocks++ < SHOW_MAX)
+			printf("%s: not checked\n",
+			       fv_cli_block_version(v, sizeof(v), k->conf,
+						    bi->ref, blk.hdr.version));
+		return 0;
+	} else if (err == FV_EEXPIRED) {
 		k->blocks_gone++;
 		why = "gone: its segment was refilled or removed";
 	} else if (err == FV_ECRC || err == FV_EFORMAT) {
@@ -151,7 +164,7 @@ static int on_flow(void *arg, const struct fv_flow *f)
 	enum fv_avail a = fv_retention_flow(&k->rt, f);
 	uint64_t want = f->pkts[0] + f->pkts[1];
 	fv_ref bad = 0;
-	char why[160];
+	char why[640];
 	int err;
 
 	k->flows++;
@@ -164,6 +177,20 @@ static int on_flow(void *arg, const struct fv_flow *f)
 	}
 	if (err == -ENOMEM || err == -EMFILE)
 		return err;
+	if (err == FV_EVERSION && bad) {
+		struct fv_block blk;
+		char v[512];
+
+		k->flows_version++;
+		if (fv_seg_read_block(k->rd, bad, &blk) == FV_EVERSION)
+			fv_cli_block_version(v, sizeof(v), k->conf, bad,
+					     blk.hdr.version);
+		else
+			snprintf(v, sizeof(v), "block %016" PRIx64, bad);
+		snprintf(why, sizeof(why), "not read: %s", v);
+		show_flow(k, f, why);
+		return 0;
+	}
 	if (err) {
 		k->flows_damaged++;
 		if (bad)
@@ -255,11 +282,16 @@ int fv_cli_fsck(int argc, char **argv)
 		return FV_EXIT_USAGE;
 	}
 	err = fv_store_open(store, NULL, &conf);
+	if (err == FV_EVERSION) {
+		fv_cli_version_err(store, do_repair);
+		return FV_EXIT_ERROR;
+	}
 	if (err) {
 		fv_cli_err("fsck", "%s: %s", store,
 			   err == -ENOENT ? "no store here" : fv_strerror(err));
 		return FV_EXIT_ERROR;
 	}
+	k.conf = &conf;
 	lockfd = fv_store_lock(store);
 	if (lockfd < 0) {
 		fv_cli_err("fsck", "%s: %s", store,
@@ -272,6 +304,10 @@ int fv_cli_fsck(int argc, char **argv)
 	err = fv_index_open(&k.ix,
 			    fv_store_path(path, sizeof(path), store, "index"),
 			    do_repair ? 0 : FV_INDEX_RDONLY, 0);
+	if (err == FV_EVERSION) {
+		fv_cli_version_err(store, do_repair);
+		goto out_lock;
+	}
 	if (err) {
 		fv_cli_err("fsck", "opening the index: %s", fv_strerror(err));
 		goto out_lock;
@@ -295,11 +331,30 @@ int fv_cli_fsck(int argc, char **argv)
 	}
 	qsort(k.listed, k.nlisted, sizeof(*k.listed), ref_cmp);
 	printf("blocks    %zu listed by the index: %" PRIu64 " read back "
-	       "whole, %" PRIu64 " gone, %" PRIu64 " damaged\n",
+	       "whole, %" PRIu64 " gone, %" PRIu64 " damaged",
 	       k.nlisted, k.blocks_ok, k.blocks_gone, k.blocks_damaged);
+	if (k.blocks_version)
+		printf(", %" PRIu64 " in a block format this flowvault does "
+		       "not read",
+		       k.blocks_version);
+	putchar('\n');
 
 	if (!quick) {
 		err = fv_index_query(k.ix, 0, UINT64_MAX, NULL, on_flow, &k);
+		if (err == FV_EVERSION) {
+			/* The index's format fixes the record version: a
+			 * record of another one is another writer's, or
+			 * damage. The query cannot step over it. */
+			fv_cli_err(
+				"fsck",
+				"%s: reading the flows: %s (this flowvault "
+				"reads flow record version %d only): another "
+				"flowvault wrote it, or it is damaged; the "
+				"check stops there",
+				store, fv_index_last_error(k.ix),
+				FV_FLOW_REC_VERSION);
+			goto out_reader;
+		}
 		if (err) {
 			fv_cli_err("fsck", "reading the flows: %s",
 				   fv_strerror(err));
@@ -307,9 +362,14 @@ int fv_cli_fsck(int argc, char **argv)
 		}
 		printf("flows     %" PRIu64 ": %" PRIu64 " extract whole "
 		       "(%" PRIu64 " packets), %" PRIu64 " expired, %" PRIu64
-		       " damaged, %" PRIu64 " short of their count\n",
+		       " damaged, %" PRIu64 " short of their count",
 		       k.flows, k.flows_ok, k.packets, k.flows_expired,
 		       k.flows_damaged, k.flows_short);
+		if (k.flows_version)
+			printf(", %" PRIu64 " in a block format this "
+			       "flowvault does not read",
+			       k.flows_version);
+		putchar('\n');
 	}
 
 	for (unsigned w = 0; w < conf.workers && !err; w++)
@@ -325,7 +385,7 @@ int fv_cli_fsck(int argc, char **argv)
 	       k.disk_blocks, k.unlisted);
 
 	problems = k.blocks_gone + k.blocks_damaged + k.flows_damaged +
-		   k.flows_short;
+		   k.flows_short + k.blocks_version + k.flows_version;
 	if (do_repair && k.nbad) {
 		err = repair(&k);
 		if (err) {
@@ -339,10 +399,17 @@ int fv_cli_fsck(int argc, char **argv)
 		problems -= k.nbad;
 	}
 	if (problems) {
-		printf("result    %" PRIu64 " problem(s) left%s\n", problems,
+		printf("result    %" PRIu64 " problem(s) left%s", problems,
 		       do_repair || !k.nbad ? ""
 					    : " (--repair deletes the index "
 					      "entries of bad blocks)");
+		if (k.blocks_version)
+			printf("; %" PRIu64 " block(s) in a format this "
+			       "flowvault does not read, which --repair "
+			       "leaves alone: read them with the flowvault "
+			       "that wrote them",
+			       k.blocks_version);
+		putchar('\n');
 		rc = FV_EXIT_DAMAGED;
 	} else {
 		printf("result    consistent\n");

@@ -44,6 +44,7 @@ struct import {
 	int w_open;
 	struct fv_ifaces ifs;
 	int ifs_dirty;
+	int store_err; /* the error met came from writing the store */
 	/* totals for the summary */
 	uint64_t files_bytes;
 	int quiet;
@@ -146,15 +147,19 @@ static int import_file(struct import *im, const char *path, struct input *in)
 		}
 		err = fv_worker_packet(&im->w, p.linktype, (uint16_t)iface,
 				       p.ts_ns, p.caplen, p.origlen, p.data);
-		if (err)
+		if (err) {
+			im->store_err = 1;
 			goto out;
+		}
 		if ((im->w.c.packets & 1023) == 0) {
 			uint64_t now = fv_now_mono_ns();
 
 			if (fv_worker_commit_due(&im->w, now)) {
 				err = commit(im);
-				if (err)
+				if (err) {
+					im->store_err = 1;
 					goto out;
+				}
 			}
 			if (tty && now - last_prog > 250000000ull) {
 				progress(im, cf, t0, 0);
@@ -230,6 +235,7 @@ int fv_cli_import(int argc, char **argv)
 		case FV_OPT_ACTIVE:
 		case FV_OPT_LINGER:
 		case FV_OPT_FLOW_RETENTION:
+		case FV_OPT_COMPRESS:
 			if (fv_cli_flow_opt("import", c, optarg, &im.sh))
 				return FV_EXIT_USAGE;
 			break;
@@ -273,6 +279,13 @@ int fv_cli_import(int argc, char **argv)
 			err = 0;
 			break;
 		}
+		if (err && im.store_err) {
+			/* The store's disk failed (EIO) or turned read-only
+			 * (EROFS): not the file's error. */
+			fv_cli_write_failed("import", &im.sh, err,
+					    im.w.c.packets);
+			goto out;
+		}
 		if (err == FV_ETRUNC || err == FV_EFORMAT) {
 			failed_files++;
 			err = 0;
@@ -304,15 +317,7 @@ int fv_cli_import(int argc, char **argv)
 			break;
 	} while (!err);
 	if (err) {
-		char msg[256];
-
-		fv_cli_err("import", "writing the store: %s", fv_strerror(err));
-		if (err == -ENOSPC || err == -EDQUOT)
-			fv_cli_disk_full("import", store, err, im.w.c.packets,
-					 im.sh.conf.max_disk);
-		snprintf(msg, sizeof(msg), "import: writing the store: %s",
-			 fv_strerror(err));
-		fv_cli_note_stop(&im.sh, msg); /* if the index still takes it */
+		fv_cli_write_failed("import", &im.sh, err, im.w.c.packets);
 		goto out;
 	}
 	fv_flow_get_stats(im.w.flows, &st);

@@ -403,6 +403,7 @@ int fv_cli_record(int argc, char **argv)
 		case FV_OPT_ACTIVE:
 		case FV_OPT_LINGER:
 		case FV_OPT_FLOW_RETENTION:
+		case FV_OPT_COMPRESS:
 			if (fv_cli_flow_opt("record", c, optarg, &sh))
 				return FV_EXIT_USAGE;
 			break;
@@ -545,11 +546,14 @@ int fv_cli_record(int argc, char **argv)
 				 rws[i].what ? rws[i].what : "stopped",
 				 fv_strerror(rws[i].err), *d ? ": " : "", d);
 			fv_cli_err("record", "%s", msg + 8);
-			if ((rws[i].w.ring && fv_ring_full(rws[i].w.ring)) ||
-			    rws[i].err == -ENOSPC || rws[i].err == -EDQUOT)
+			if (rws[i].w.ring && fv_ring_full(rws[i].w.ring))
 				fv_cli_disk_full("record", store, rws[i].err,
 						 rws[i].w.c.packets,
 						 sh.conf.max_disk);
+			else /* EIO, EROFS, ENOSPC: say what it means */
+				fv_cli_disk_error("record", store, rws[i].err,
+						  rws[i].w.c.packets,
+						  sh.conf.max_disk);
 			/* In the store too, for status (unless the disk
 			 * refuses that as well). */
 			fv_cli_note_stop(&sh, msg);

@@ -31,6 +31,8 @@ static void usage(FILE *f)
 	      "  -l, --listen ADDR:PORT where to listen (default 127.0.0.1:8080;\n"
 	      "                         [::1]:8080 for IPv6; port 0 picks one)\n" FV_CLI_API_USAGE
 	      "      --max-conns N      connections at once (default 256)\n"
+	      "      --max-downloads N  pcap downloads streaming at once (default\n"
+	      "                         64); one more is answered 503, Retry-After\n"
 	      "      --timeout T        idle time before a connection is closed (60s)\n"
 	      "      --openapi FILE     the docs/api.yaml to serve (default: found\n"
 	      "                         beside the program)\n"
@@ -215,10 +217,13 @@ int fv_cli_rest_start(const char *cmd, const char *listen,
 	explicit_bzero(tok, sizeof(tok)); /* the server keeps its copy */
 	o->token = NULL;
 	o->addr = NULL; /* ss is gone when this returns */
-	if (err) {
+	/* A format version: say which part, which version, what to do. */
+	if (err == FV_EVERSION)
+		fv_cli_version_err(o->store, 0);
+	else if (err)
 		fv_cli_err(cmd, "%s", why);
+	if (err)
 		return err == FV_EUSAGE ? FV_EXIT_USAGE : FV_EXIT_ERROR;
-	}
 	if (!is_loopback(&ss) && !a->token_file && !a->tls_cert)
 		fv_cli_err(cmd,
 			   "warning: listening on %s without authentication",
@@ -260,6 +265,7 @@ int fv_cli_serve(int argc, char **argv)
 		{"listen", required_argument, 0, 'l'},
 		FV_CLI_API_LONGOPTS,
 		{"max-conns", required_argument, 0, 'C'},
+		{"max-downloads", required_argument, 0, 'D'},
 		{"timeout", required_argument, 0, 'T'},
 		{"openapi", required_argument, 0, 'O'},
 		{"ui", required_argument, 0, 'U'},
@@ -288,6 +294,14 @@ int fv_cli_serve(int argc, char **argv)
 				return FV_EXIT_USAGE;
 			}
 			o.max_conns = (unsigned)v;
+			break;
+		case 'D':
+			if (fv_parse_count(optarg, &v) || !v || v > 10000) {
+				fv_cli_err("serve",
+					   "--max-downloads is 1 to 10000");
+				return FV_EXIT_USAGE;
+			}
+			o.max_streams = (unsigned)v;
 			break;
 		case 'T':
 			if (fv_parse_duration(optarg, &v) ||

@@ -171,6 +171,20 @@ static void print_capture(struct fv_cli_store *st, int json)
 
 /* Why writing stopped, when a disk error stopped it (fv_cli_note_stop);
  * cleared by the next writer. */
+/* What compression saved (--compress), over every block written. */
+static void print_compression(const struct fv_cli_store *st)
+{
+	uint64_t raw = meta(st->ix, "block_raw_bytes"),
+		 disk = meta(st->ix, "block_disk_bytes");
+	char b[2][48];
+
+	if (!disk || disk >= raw)
+		return;
+	printf("compression    %s of blocks written in %s (%.2fx, zstd)\n",
+	       fv_cli_hsize(raw, b[0], 48), fv_cli_hsize(disk, b[1], 48),
+	       (double)raw / (double)disk);
+}
+
 static void print_stop(struct fv_cli_store *st, int json)
 {
 	char msg[1025], t[48];
@@ -252,8 +266,10 @@ int fv_cli_status(int argc, char **argv)
 	}
 	err = fv_cli_store_open(&st, store);
 	if (err) {
-		fv_cli_err("status", "%s: %s", store,
-			   err == -ENOENT ? "no store here" : fv_strerror(err));
+		if (err != FV_EVERSION) /* else it said which and why */
+			fv_cli_err("status", "%s: %s", store,
+				   err == -ENOENT ? "no store here"
+						  : fv_strerror(err));
 		return FV_EXIT_ERROR;
 	}
 	err = fv_index_stats(st.ix, &is);
@@ -283,7 +299,9 @@ int fv_cli_status(int argc, char **argv)
 		       "\"workers\":%u,\"segment_files\":%" PRIu64
 		       ",\"segment_bytes\":%" PRIu64 ",\"blocks\":%" PRIu64
 		       ",\"packets\":%" PRIu64 ",\"bytes\":%" PRIu64
-		       ",\"stored_bytes\":%" PRIu64 ",\"first_ns\":%" PRIu64
+		       ",\"stored_bytes\":%" PRIu64
+		       ",\"block_raw_bytes\":%" PRIu64
+		       ",\"block_disk_bytes\":%" PRIu64 ",\"first_ns\":%" PRIu64
 		       ",\"last_ns\":%" PRIu64 ",\"flows\":%" PRIu64
 		       ",\"undecodable\":%" PRIu64 ",\"flow_overflow\":%" PRIu64
 		       ",\"fragments_unmatched\":%" PRIu64
@@ -295,7 +313,9 @@ int fv_cli_status(int argc, char **argv)
 		       st.conf.segment_size, st.conf.nsegments, st.conf.workers,
 		       files, segbytes, t.blocks, meta(st.ix, "packets"),
 		       meta(st.ix, "bytes"), meta(st.ix, "stored_bytes"),
-		       t.first, t.last, is.flows, meta(st.ix, "undecoded"),
+		       meta(st.ix, "block_raw_bytes"),
+		       meta(st.ix, "block_disk_bytes"), t.first, t.last,
+		       is.flows, meta(st.ix, "undecoded"),
 		       meta(st.ix, "overflow"),
 		       meta(st.ix, "fragments_unmatched"),
 		       meta(st.ix, "flows_expired"),
@@ -326,6 +346,7 @@ int fv_cli_status(int argc, char **argv)
 		       meta(st.ix, "packets"),
 		       fv_cli_hsize(meta(st.ix, "bytes"), b[3], 48),
 		       fv_cli_hsize(meta(st.ix, "stored_bytes"), b[4], 48));
+		print_compression(&st);
 		if (t.blocks)
 			printf("time range     %s .. %s (packets on disk)\n",
 			       t0, t1);

@@ -30,6 +30,26 @@ int fv_cli_flow_opt(const char *cmd, int c, const char *arg,
 	uint64_t v;
 
 	switch (c) {
+	case FV_OPT_COMPRESS:
+		if (!strcmp(arg, "none")) {
+			sh->compress_level = 0;
+			return 0;
+		}
+		if (!strcmp(arg, "zstd")) {
+			sh->compress_level = 1;
+			return 0;
+		}
+		if (strncmp(arg, "zstd:", 5) || fv_parse_count(arg + 5, &v) ||
+		    v < 1 || v > 19) {
+			fv_cli_err(
+				cmd,
+				"bad --compress '%s' (zstd, zstd:1 .. zstd:19, "
+				"or none)",
+				arg);
+			return FV_EUSAGE;
+		}
+		sh->compress_level = (int)v;
+		return 0;
 	case FV_OPT_FLOW_RETENTION:
 		if (fv_parse_duration(arg, &v) || !v) {
 			fv_cli_err(cmd, "bad --flow-retention '%s' (e.g. 90d)",
@@ -116,6 +136,15 @@ int fv_cli_note_stop(struct fv_worker_shared *sh, const char *msg)
 	else
 		fv_index_abort(sh->ix);
 	pthread_mutex_unlock(&sh->commit_lock);
+	if (err && msg[0]) {
+		const char *d =
+			err == FV_EINDEX ? fv_index_last_error(sh->ix) : "";
+
+		fprintf(stderr,
+			"flowvault: %s: why writing stopped cannot be kept in "
+			"the store (%s%s%s): status will not show it\n",
+			sh->store, fv_strerror(err), *d ? ": " : "", d);
+	}
 	return err;
 }
 
@@ -132,6 +161,55 @@ void fv_cli_disk_full(const char *cmd, const char *store, int err,
 		   store, fv_strerror(err), (unsigned long long)packets,
 		   fv_cli_hsize(budget, b1, sizeof(b1)),
 		   fv_cli_hsize(disk_free(store), b2, sizeof(b2)));
+}
+
+int fv_cli_disk_error(const char *cmd, const char *store, int err,
+		      uint64_t packets, uint64_t budget)
+{
+	switch (err) {
+	case -ENOSPC:
+	case -EDQUOT:
+		fv_cli_disk_full(cmd, store, err, packets, budget);
+		return 1;
+	case -EIO:
+		fv_cli_err(cmd,
+			   "the disk of %s fails (%s): writing stopped after "
+			   "%llu packets. What was committed before the error "
+			   "(all but about the last second) stays in the "
+			   "store; the kernel log (dmesg) says what failed. "
+			   "Once the disk works and its filesystem is checked, "
+			   "check the store: flowvault fsck -s %s",
+			   store, fv_strerror(err), (unsigned long long)packets,
+			   store);
+		return 1;
+	case -EROFS:
+		fv_cli_err(cmd,
+			   "the filesystem of %s turned read-only (%s): "
+			   "writing stopped after %llu packets. A filesystem "
+			   "does that after an error (ext4 errors=remount-ro); "
+			   "the kernel log (dmesg) says which. What was "
+			   "committed before stays in the store; once the "
+			   "filesystem is repaired and mounted read-write, "
+			   "check the store: flowvault fsck -s %s",
+			   store, fv_strerror(err), (unsigned long long)packets,
+			   store);
+		return 1;
+	}
+	return 0;
+}
+
+void fv_cli_write_failed(const char *cmd, struct fv_worker_shared *sh, int err,
+			 uint64_t packets)
+{
+	const char *d = err == FV_EINDEX ? fv_index_last_error(sh->ix) : "";
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), "%s: writing the store: %s%s%s", cmd,
+		 fv_strerror(err), *d ? ": " : "", d);
+	fv_cli_err(cmd, "writing %s: %s%s%s", sh->store, fv_strerror(err),
+		   *d ? ": " : "", d);
+	fv_cli_disk_error(cmd, sh->store, err, packets, sh->conf.max_disk);
+	fv_cli_note_stop(sh, msg);
 }
 
 int fv_cli_writer_open(const char *cmd, struct fv_worker_shared *sh,
@@ -154,10 +232,12 @@ int fv_cli_writer_open(const char *cmd, struct fv_worker_shared *sh,
 		return FV_EUSAGE;
 	}
 	err = fv_store_open(store, &want, &sh->conf);
-	if (err) {
+	if (err == FV_EVERSION)
+		fv_cli_version_err(store, 1);
+	else if (err)
 		fv_cli_err(cmd, "%s: %s", store, fv_strerror(err));
+	if (err)
 		return err;
-	}
 	if (max_disk && sh->conf.max_disk != want.max_disk)
 		fv_cli_err(cmd,
 			   "note: %s exists with a budget of %s; --max-disk "
@@ -185,12 +265,21 @@ int fv_cli_writer_open(const char *cmd, struct fv_worker_shared *sh,
 	err = fv_index_open(&sh->ix,
 			    fv_store_path(path, sizeof(path), store, "index"),
 			    FV_INDEX_CREATE, 0);
+	if (err == FV_EVERSION) {
+		fv_cli_version_err(store, 1);
+		goto out_close;
+	}
 	if (err) {
 		fv_cli_err(cmd, "opening the index: %s%s%s", fv_strerror(err),
 			   sh->ix ? ": " : "",
 			   sh->ix ? fv_index_last_error(sh->ix) : "");
 		goto out_close;
 	}
+	/* Blocks of another version: the ring would skip their segments'
+	 * generations (never mix them). */
+	err = fv_cli_writer_check_blocks(store, &sh->conf);
+	if (err)
+		goto out_close;
 	err = fv_ifaces_load(sh->ix, ifs);
 	if (!err) {
 		err = fv_index_get_u64(sh->ix, "next_flow_id", &sh->next_id);

@@ -57,7 +57,7 @@ int fv_extract_flow(struct fv_index *ix, struct fv_seg_reader *rd,
 		err = fv_seg_read_chain(rd, rs.v[i].ref, rs.v[i].off,
 					rs.v[i].count, flow_id, cb, arg);
 		if ((err == FV_ECORRUPT || err == FV_ECRC ||
-		     err == FV_EFORMAT) &&
+		     err == FV_EFORMAT || err == FV_EVERSION) &&
 		    bad_ref)
 			*bad_ref = rs.v[i].ref;
 	}

@@ -29,7 +29,8 @@
 /* Connections at once without --max-conns: libmicrohttpd closes any
  * connection past the limit unanswered, so it must hold a dashboard, a
  * few scripts and a load test of 100+ keep-alive clients (issue 5). */
-#define DEFAULT_CONNS 256
+#define DEFAULT_CONNS	256
+#define DEFAULT_STREAMS 64
 
 /* ---- replies ---- */
 
@@ -160,6 +161,8 @@ void rest_stream_free(struct rest_stream *s)
 {
 	if (!s)
 		return;
+	if (s->counted)
+		atomic_fetch_sub(&s->srv->streams_active, 1);
 	if (s->release)
 		s->release(s);
 	fclose(s->f);
@@ -259,6 +262,13 @@ static enum MHD_Result stream_fail(struct rest_req *q, struct rest_stream *s,
 				       "%s: its packets expired while it was "
 				       "read",
 				       what);
+	else if (err == FV_EVERSION)
+		ret = rest_reply_error(
+			q, MHD_HTTP_INTERNAL_SERVER_ERROR, "block format", -1,
+			"%s: a block of its packets is in a block format this "
+			"flowvault does not read (another version wrote it); "
+			"read it with the flowvault that wrote it",
+			what);
 	else if (err == FV_EUSAGE)
 		ret = rest_reply_error(
 			q, MHD_HTTP_BAD_REQUEST, "pcap cannot hold it", -1,
@@ -279,6 +289,22 @@ enum MHD_Result rest_reply_stream(struct rest_req *q, struct rest_stream *s,
 	char cd[512];
 
 	s->c = q->c;
+	/* At most max_streams downloads at once: one more is told to come
+	 * back (each holds a segment reader and a thread of the server). */
+	if (s->download && atomic_fetch_add(&q->srv->streams_active, 1) >=
+				   q->srv->max_streams) {
+		atomic_fetch_sub(&q->srv->streams_active, 1);
+		atomic_fetch_add(&q->srv->streams_refused, 1);
+		rest_stream_free(s);
+		return rest_reply_json_hdr(
+			q, MHD_HTTP_SERVICE_UNAVAILABLE,
+			json_pack("{s:s, s:s}", "error", "busy", "detail",
+				  "as many pcap downloads as the server makes "
+				  "at once (--max-downloads) are running: "
+				  "retry in a moment"),
+			MHD_HTTP_HEADER_RETRY_AFTER, "1");
+	}
+	s->counted = s->download;
 	/*
 	 * The first EAGER_BYTES are made before the reply: an answer that
 	 * ends there (most flows) goes out with its Content-Length in one
@@ -733,6 +759,7 @@ int fv_rest_start(struct fv_rest **out, const struct fv_rest_opts *o, char *why,
 	}
 	tls[nt].option = MHD_OPTION_END;
 	errno = 0;
+	r->max_streams = o->max_streams ? o->max_streams : DEFAULT_STREAMS;
 	r->d = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, r, MHD_OPTION_SOCK_ADDR,
 		o->addr, MHD_OPTION_CONNECTION_LIMIT,

@@ -26,7 +26,10 @@ struct fv_rest_opts {
 	const char *store; /* store directory; borrowed until fv_rest_stop */
 	const struct sockaddr *addr; /* where to listen (IPv4 or IPv6) */
 	socklen_t addrlen;
-	unsigned max_conns;  /* connection limit (0: 256) */
+	unsigned max_conns; /* connection limit (0: 256) */
+	/* pcap downloads streaming at once (0: 64); one more is answered
+	 * 503 with Retry-After */
+	unsigned max_streams;
 	unsigned timeout_s;  /* idle timeout per connection (0: 60) */
 	const char *openapi; /* docs/api.yaml path (NULL: looked up) */
 	const char *ui;	     /* the web UI's built files (NULL: looked up) */

@@ -46,6 +46,10 @@ struct fv_rest {
 	uint64_t started_ns;
 	atomic_int stopping;
 	atomic_ullong requests, errors, streams_aborted;
+	/* pcap downloads being made, their limit, and those turned away */
+	atomic_uint streams_active;
+	unsigned max_streams;
+	atomic_ullong streams_refused;
 };
 
 /* One request: its connection, method and the POST body. */
@@ -100,6 +104,8 @@ enum MHD_Result rest_reply_fail(struct rest_req *q, const char *what, int err);
 
 struct rest_stream {
 	struct fv_rest *srv;
+	int download;		  /* a pcap download: under --max-downloads */
+	int counted;		  /* in srv->streams_active */
 	struct MHD_Connection *c; /* to see a client gone */
 	FILE *f; /* fill() writes here; the bytes land in buf */
 	char *buf;

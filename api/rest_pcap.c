@@ -312,6 +312,7 @@ enum MHD_Result rest_flow_pcap(struct rest_req *q, const char *id_s)
 	s->release = flow_release;
 	s->arg = d;
 	s->what = "flow pcap";
+	s->download = 1;
 	flow_filename(&f, d->o.fmt, fname, sizeof(fname));
 	return rest_reply_stream(q, s, pcap_ctype(d->o.fmt), fname, NULL, NULL);
 out:
@@ -932,6 +933,7 @@ enum MHD_Result rest_packets(struct rest_req *q)
 	s->release = pkt_release;
 	s->arg = d;
 	s->what = "packets";
+	s->download = 1;
 	/* Packets before the retention start are gone: say from when the
 	 * answer is complete. */
 	if (d->since < rt->packets_from_ns)

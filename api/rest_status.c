@@ -127,6 +127,10 @@ static json_t *status_json(struct fv_rest *srv, const struct figures *t)
 	json_object_set_new(o, "packets", u64(meta(ix, "packets")));
 	json_object_set_new(o, "bytes", u64(meta(ix, "bytes")));
 	json_object_set_new(o, "stored_bytes", u64(meta(ix, "stored_bytes")));
+	json_object_set_new(o, "block_raw_bytes",
+			    u64(meta(ix, "block_raw_bytes")));
+	json_object_set_new(o, "block_disk_bytes",
+			    u64(meta(ix, "block_disk_bytes")));
 	json_object_set_new(o, "first_ns", u64(t->bt.first));
 	json_object_set_new(o, "last_ns", u64(t->bt.last));
 	json_object_set_new(o, "flows", u64(t->is.flows));
@@ -197,13 +201,18 @@ static json_t *status_json(struct fv_rest *srv, const struct figures *t)
 			json_object_set_new(o, "stop_error", json_null());
 	}
 	json_object_set_new(o, "version", json_string(FV_VERSION));
-	json_object_set_new(o, "server",
-			    json_pack("{s:o, s:o, s:o, s:o}", "started_ns",
-				      u64(srv->started_ns), "requests",
-				      u64(atomic_load(&srv->requests)),
-				      "errors", u64(atomic_load(&srv->errors)),
-				      "streams_aborted",
-				      u64(atomic_load(&srv->streams_aborted))));
+	json_object_set_new(
+		o, "server",
+		json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "started_ns",
+			  u64(srv->started_ns), "requests",
+			  u64(atomic_load(&srv->requests)), "errors",
+			  u64(atomic_load(&srv->errors)), "streams_aborted",
+			  u64(atomic_load(&srv->streams_aborted)),
+			  "downloads_active",
+			  u64(atomic_load(&srv->streams_active)),
+			  "max_downloads", u64(srv->max_streams),
+			  "downloads_refused",
+			  u64(atomic_load(&srv->streams_refused))));
 	return o;
 }
 
@@ -290,6 +299,13 @@ enum MHD_Result rest_metrics(struct rest_req *q)
 	gauge(f, "stored_bytes_total", "counter",
 	      "Bytes of the packets as stored (captured lengths).",
 	      meta(ix, "stored_bytes"));
+	gauge(f, "block_raw_bytes_total", "counter",
+	      "Bytes the blocks written would take uncompressed.",
+	      meta(ix, "block_raw_bytes"));
+	gauge(f, "block_disk_bytes_total", "counter",
+	      "Bytes the blocks written take on disk (compressed with "
+	      "--compress).",
+	      meta(ix, "block_disk_bytes"));
 	gauge(f, "packets_kept", "gauge",
 	      "Packets in the blocks still on disk.", t->bt.packets);
 	gauge(f, "blocks", "gauge", "Blocks still on disk.", t->bt.blocks);
@@ -333,6 +349,12 @@ enum MHD_Result rest_metrics(struct rest_req *q)
 	gauge(f, "http_streams_aborted_total", "counter",
 	      "Downloads cut by a failure or a stop.",
 	      atomic_load(&srv->streams_aborted));
+	gauge(f, "http_downloads_active", "gauge",
+	      "pcap downloads being made now.",
+	      atomic_load(&srv->streams_active));
+	gauge(f, "http_downloads_refused_total", "counter",
+	      "pcap downloads answered 503: --max-downloads were running.",
+	      atomic_load(&srv->streams_refused));
 	if (fclose(f)) {
 		free(buf);
 		ret = MHD_NO;

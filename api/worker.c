@@ -304,6 +304,7 @@ int fv_worker_open(struct fv_worker *w, struct fv_worker_shared *sh,
 	ro.block_size = sh->conf.block_size;
 	ro.queue_depth = 8;
 	ro.register_at_open = sh->async_commit; /* record */
+	ro.compress_level = sh->compress_level;
 	ro.on_sealed = on_sealed;
 	ro.on_recycle = on_recycle;
 	ro.arg = w;

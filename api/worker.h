@@ -44,6 +44,8 @@ struct fv_worker_shared {
 	 * sets batches aside (fv_worker_commit_async) and never waits for
 	 * the disk. */
 	int async_commit;
+	/* --compress: the zstd level of every block written, 0 for none. */
+	int compress_level;
 };
 
 /* Cumulative counters of one worker (read by the owner thread). */

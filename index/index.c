@@ -24,14 +24,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "common/fv.h"
 #include "index/filter.h"
 #include "index/index.h"
 
-#define FV_INDEX_FORMAT	     4		   /* meta "index_format" */
-#define FV_INDEX_MAP_DEFAULT (64ull << 30) /* address space, not disk */
-#define FV_INDEX_MAX_READERS 256
+#define FV_INDEX_FORMAT	       4	     /* meta "index_format" */
+#define FV_INDEX_MAP_DEFAULT   (64ull << 30) /* address space, not disk */
+#define FV_INDEX_MAX_READERS   256
+#define FV_INDEX_CAP_MIN_PAGES 64 /* the smallest cap: 256 KiB of pages */
+#define CAP_WAIT_S	       2  /* fv_index_set_cap waits for readers */
+/* Flow expiry by size deletes down to max_live - max_live / EXPIRE_BAND. */
+#define EXPIRE_BAND 8
 
 #define META_FORMAT	   "index_format"
 #define META_MAX_DURATION  "max_duration_ns"
@@ -79,6 +84,12 @@ struct fv_index {
 	 * while the first write txn holds the new handles. */
 	int uncreated, creating;
 	pthread_mutex_t open_lock;
+	/* LMDB's map may be replaced (mdb_env_set_mapsize) only while no
+	 * txn of this process is open: every txn holds map_lock shared,
+	 * the replacement holds it exclusive (fv_index_set_cap, and a
+	 * reader following a map grown by another process). */
+	pthread_rwlock_t map_lock;
+	char *dir;
 	char *data_path; /* dir/data.mdb, for fv_index_stats() */
 
 	/* The write txn and what it has learned (reset at begin). */
@@ -553,10 +564,14 @@ int fv_index_open(struct fv_index **out, const char *dir, unsigned flags,
 		err = -err;
 		goto out_free;
 	}
-	if (asprintf(&ix->data_path, "%s/data.mdb", dir) < 0) {
+	err = -pthread_rwlock_init(&ix->map_lock, NULL);
+	if (err)
+		goto out_mutex;
+	ix->dir = strdup(dir);
+	if (!ix->dir || asprintf(&ix->data_path, "%s/data.mdb", dir) < 0) {
 		ix->data_path = NULL;
 		err = -ENOMEM;
-		goto out_mutex;
+		goto out_path;
 	}
 
 	/* Without CREATE the environment must exist (LMDB would make one). */
@@ -613,6 +628,8 @@ out_env:
 	mdb_env_close(ix->env);
 out_path:
 	free(ix->data_path);
+	free(ix->dir);
+	pthread_rwlock_destroy(&ix->map_lock);
 out_mutex:
 	pthread_mutex_destroy(&ix->open_lock);
 	pthread_mutex_destroy(&ix->err_lock);
@@ -621,19 +638,85 @@ out_free:
 	return err;
 }
 
+static int txn_end(struct fv_index *ix, int commit);
+
 void fv_index_close(struct fv_index *ix)
 {
 	if (!ix)
 		return;
 	if (ix->txn)
-		mdb_txn_abort(ix->txn);
+		txn_end(ix, 0);
 	mdb_env_close(ix->env);
 	free(ix->data_path);
+	free(ix->dir);
 	free(ix->q);
 	free(ix->tm);
+	pthread_rwlock_destroy(&ix->map_lock);
 	pthread_mutex_destroy(&ix->open_lock);
 	pthread_mutex_destroy(&ix->err_lock);
 	free(ix);
+}
+
+/* The bytes of the index directory that are not data.mdb: lock.mdb (its
+ * size is set at open: the reader table) and the directory itself. */
+static int files_beside(struct fv_index *ix, uint64_t *out)
+{
+	struct stat st;
+	char *lock;
+	int err = 0;
+
+	if (asprintf(&lock, "%s/lock.mdb", ix->dir) < 0)
+		return -ENOMEM;
+	*out = 0;
+	if (stat(lock, &st))
+		err = -errno;
+	else
+		*out += (uint64_t)st.st_size;
+	free(lock);
+	if (!err && stat(ix->dir, &st))
+		err = -errno;
+	else if (!err)
+		*out += (uint64_t)st.st_size;
+	return err;
+}
+
+int fv_index_set_cap(struct fv_index *ix, uint64_t cap)
+{
+	uint64_t map = FV_INDEX_MAP_DEFAULT, beside;
+	struct timespec ts;
+	MDB_stat ms;
+	int rc, err;
+
+	if (ix->flags & FV_INDEX_RDONLY)
+		return -EROFS;
+	if (cap) {
+		rc = mdb_env_stat(ix->env, &ms);
+		if (rc)
+			return ix_err(ix, "mdb_env_stat", rc);
+		err = files_beside(ix, &beside);
+		if (err)
+			return err;
+		/* Fewer pages than an empty index takes is no cap. */
+		if (cap < beside + FV_INDEX_CAP_MIN_PAGES * ms.ms_psize)
+			return -EINVAL;
+		map = (cap - beside) / ms.ms_psize * ms.ms_psize;
+	}
+	/* Readers of this handle may come one after the other for long:
+	 * a few seconds at most. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += CAP_WAIT_S;
+	rc = pthread_rwlock_timedwrlock(&ix->map_lock, &ts);
+	if (rc)
+		return -rc;
+	if (ix->txn) {
+		pthread_rwlock_unlock(&ix->map_lock);
+		return -EBUSY;
+	}
+	/* LMDB keeps the pages already used: a file past the cap (written
+	 * without one) keeps its size and grows no more. */
+	rc = mdb_env_set_mapsize(ix->env, map);
+	pthread_rwlock_unlock(&ix->map_lock);
+	return ix_err(ix, "mdb_env_set_mapsize", rc);
 }
 
 /* ---- writing ---- */
@@ -661,9 +744,11 @@ int fv_index_begin(struct fv_index *ix)
 	if (ix->txn)
 		return -EINVAL;
 	txn_reset(ix);
+	pthread_rwlock_rdlock(&ix->map_lock);
 	rc = mdb_txn_begin(ix->env, NULL, 0, &ix->txn);
 	if (rc) {
 		ix->txn = NULL;
+		pthread_rwlock_unlock(&ix->map_lock);
 		return ix_err(ix, "mdb_txn_begin", rc);
 	}
 	/* A new index: its databases come into being in this txn. */
@@ -676,6 +761,7 @@ int fv_index_begin(struct fv_index *ix)
 	if (err) {
 		mdb_txn_abort(ix->txn);
 		txn_reset(ix);
+		pthread_rwlock_unlock(&ix->map_lock);
 	}
 	return err;
 }
@@ -691,6 +777,7 @@ static int txn_end(struct fv_index *ix, int commit)
 	else
 		mdb_txn_abort(ix->txn);
 	txn_reset(ix);
+	pthread_rwlock_unlock(&ix->map_lock);
 	if (ix->creating) {
 		pthread_mutex_lock(&ix->open_lock);
 		ix->creating = 0;
@@ -1383,55 +1470,65 @@ int fv_index_del_block(struct fv_index *ix, fv_ref ref)
 static int tm_load(struct fv_index *ix, MDB_txn *txn, uint64_t lo, uint64_t hi,
 		   struct tm_ent **out, size_t *n);
 
-/* Bytes of the pages the index holds data in, as last committed: the
- * pages up to the last one used, but the free ones (LMDB's free list,
- * which only a read txn may walk; not walked when the pages up to the
- * last one are within bound anyway). */
-static int live_bytes(struct fv_index *ix, uint64_t bound, uint64_t *out)
+/* The pages of the six databases' main trees in txn (LMDB counts a
+ * key's tree of duplicates apart: not in these). */
+static int tree_pages(struct fv_index *ix, MDB_txn *txn, uint64_t *pages)
 {
-	uint64_t nfree = 0;
+	const MDB_dbi dbis[] = {ix->meta,   ix->flows,	 ix->places,
+				ix->blocks, ix->timemap, ix->bykey};
+	MDB_stat ms;
+	int rc;
+
+	*pages = 0;
+	for (size_t i = 0; i < sizeof(dbis) / sizeof(dbis[0]); i++) {
+		rc = mdb_stat(txn, dbis[i], &ms);
+		if (rc)
+			return ix_err(ix, "mdb_stat", rc);
+		*pages += ms.ms_branch_pages + ms.ms_leaf_pages +
+			  ms.ms_overflow_pages;
+	}
+	return 0;
+}
+
+static int free_pages(struct fv_index *ix, MDB_txn *txn, uint64_t *all,
+		      uint64_t *last);
+
+/*
+ * Bytes of the pages the index holds data in, as the write txn leaves
+ * them: the pages of the last commit that are not on LMDB's free list
+ * (exact: duplicate trees, the free list's own pages counted), plus what
+ * this txn changed in the databases' main trees (its own puts and
+ * deletions; a change of a duplicate tree shows at the next commit).
+ */
+static int live_bytes(struct fv_index *ix, uint64_t *out)
+{
+	uint64_t nfree, nlast, before, now;
 	MDB_envinfo info;
-	MDB_cursor *c;
 	MDB_txn *txn;
 	MDB_stat ms;
-	MDB_val k, v;
-	int rc;
+	int rc, err;
 
 	rc = mdb_env_info(ix->env, &info);
 	if (!rc)
 		rc = mdb_env_stat(ix->env, &ms);
 	if (rc)
 		return ix_err(ix, "mdb_env_info", rc);
-	/* Under the bound with the free pages counted: no need to walk. */
-	if ((info.me_last_pgno + 1) * ms.ms_psize <= bound) {
-		*out = (info.me_last_pgno + 1) * ms.ms_psize;
-		return 0;
-	}
+	/* The last commit: what the write txn began from (one writer). */
 	rc = mdb_txn_begin(ix->env, NULL, MDB_RDONLY, &txn);
 	if (rc)
 		return ix_err(ix, "mdb_txn_begin(rdonly)", rc);
-	rc = mdb_cursor_open(txn, 0, &c); /* 0: the free list */
-	if (rc) {
-		mdb_txn_abort(txn);
-		return ix_err(ix, "mdb_env_info", rc);
-	}
-	/* Each value is an ID list: its first word counts the pages. */
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); !rc;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		size_t n;
-
-		if (v.mv_size < sizeof(n))
-			continue;
-		memcpy(&n, v.mv_data, sizeof(n));
-		nfree += n;
-	}
-	mdb_cursor_close(c);
+	rc = free_pages(ix, txn, &nfree, &nlast);
+	before = 0; /* a new index: its databases come with this txn */
+	err = rc	     ? ix_err(ix, "mdb_cursor_get(free list)", rc)
+	      : ix->creating ? 0
+			     : tree_pages(ix, txn, &before);
 	mdb_txn_abort(txn);
-	if (rc != MDB_NOTFOUND)
-		return ix_err(ix, "mdb_cursor_get(free list)", rc);
-	*out = (info.me_last_pgno + 1 > nfree ? info.me_last_pgno + 1 - nfree
-					      : 0) *
-	       ms.ms_psize;
+	if (!err)
+		err = tree_pages(ix, ix->txn, &now);
+	if (err)
+		return err;
+	now += info.me_last_pgno + 1 - nfree;
+	*out = (now > before ? now - before : 0) * ms.ms_psize;
 	return 0;
 }
 
@@ -1549,31 +1646,33 @@ int fv_index_expire_flows(struct fv_index *ix, uint64_t before_ns,
 	memset(e, 0, sizeof(*e));
 	if (!ix->txn)
 		return -EINVAL;
-	/* What this txn put goes in first: a held-back places part 0 and
-	 * the timemap buckets (the walk below reads them from the db). */
+	/* What this txn put goes in first: a held-back places part 0, the
+	 * host/port keys and the timemap buckets (the walk below reads them
+	 * from the db, and the live pages count them). */
 	err = pend_flush(ix);
+	if (!err)
+		err = sec_write(ix);
 	if (!err)
 		err = tm_write(ix);
 	if (err)
 		return err;
 	/*
-	 * By size, with room to spare: past half the bound, records go
-	 * (oldest first) until the live pages would be a third of it,
-	 * counted from the average a record takes now. Deleted pages are reused
-	 * only by later transactions, and each one's writes (copies of the
-	 * pages it changes, deletions too) need free pages to land in: the
-	 * file then stays near the bound instead of growing past it.
+	 * By size: past the bound, records go (oldest first) until the live
+	 * pages would be an eighth below it, counted from the average a
+	 * record takes now. A narrow band: each commit then deletes about
+	 * what it adds, which keeps the pages it frees (reused only two
+	 * transactions later) few.
 	 */
 	if (max_live) {
-		err = live_bytes(ix, max_live / 2, &live);
+		err = live_bytes(ix, &live);
 		if (err)
 			return err;
 		e->live_bytes = live;
 		rc = mdb_stat(txn, ix->flows, &ms);
 		if (rc)
 			return ix_err(ix, "mdb_stat(flows)", rc);
-		if (live > max_live / 2 && ms.ms_entries)
-			want = (live - max_live / 3) /
+		if (live > max_live && ms.ms_entries)
+			want = (live - (max_live - max_live / EXPIRE_BAND)) /
 				       (live / ms.ms_entries + 1) +
 			       1;
 	}
@@ -1617,6 +1716,7 @@ int fv_index_expire_flows(struct fv_index *ix, uint64_t before_ns,
 static void block_val_decode(fv_ref ref, const uint8_t *p,
 			     struct fv_block_info *bi)
 {
+	memset(bi, 0, sizeof(*bi)); /* raw_len is not kept */
 	bi->ref = ref;
 	bi->seq = le64(p);
 	bi->first_ns = le64(p + 8);
@@ -1753,21 +1853,61 @@ int fv_index_add_u64(struct fv_index *ix, const char *name, uint64_t delta)
 
 /* ---- reading ---- */
 
-/* Begins a read txn. FV_ENOTFOUND: the index has no databases yet (a
- * new store before its first commit): the answer is "nothing". */
+/*
+ * Another process (a writer given a larger cap) grew the map past this
+ * one's: takes the size it recorded (mdb_env_set_mapsize(0)), once no
+ * txn of this process is open. Waits at most a second for them (a
+ * thread reading inside a callback of its own read may hold one).
+ */
+static int map_follow(struct fv_index *ix)
+{
+	struct timespec ts;
+	int rc;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 1;
+	rc = pthread_rwlock_timedwrlock(&ix->map_lock, &ts);
+	if (rc)
+		return ix_err(ix, "mdb_txn_begin(rdonly)", MDB_MAP_RESIZED);
+	rc = mdb_env_set_mapsize(ix->env, 0);
+	pthread_rwlock_unlock(&ix->map_lock);
+	return ix_err(ix, "mdb_env_set_mapsize", rc);
+}
+
+/* Begins a read txn (end it with rd_end). FV_ENOTFOUND: the index has
+ * no databases yet (a new store before its first commit): the answer is
+ * "nothing". */
 static int rd_begin(struct fv_index *ix, MDB_txn **txn)
 {
-	int rc = still_uncreated(ix);
+	int rc, tries = 0;
 
 	*txn = NULL;
-	if (rc)
+again:
+	pthread_rwlock_rdlock(&ix->map_lock);
+	rc = still_uncreated(ix);
+	if (rc) {
+		pthread_rwlock_unlock(&ix->map_lock);
 		return rc > 0 ? FV_ENOTFOUND : rc;
+	}
 	rc = mdb_txn_begin(ix->env, NULL, MDB_RDONLY, txn);
 	if (rc) {
 		*txn = NULL;
+		pthread_rwlock_unlock(&ix->map_lock);
+		if (rc == MDB_MAP_RESIZED && !tries++) {
+			rc = map_follow(ix);
+			if (!rc)
+				goto again;
+			return rc;
+		}
 		return ix_err(ix, "mdb_txn_begin(rdonly)", rc);
 	}
 	return 0;
+}
+
+static void rd_end(struct fv_index *ix, MDB_txn *txn)
+{
+	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&ix->map_lock);
 }
 
 /* Looks up meta name in txn: FV_ENOTFOUND if absent. */
@@ -1803,7 +1943,7 @@ int fv_index_get_meta(struct fv_index *ix, const char *name, void *val,
 	if (d.mv_size)
 		memcpy(val, d.mv_data, d.mv_size);
 out_txn:
-	mdb_txn_abort(txn);
+	rd_end(ix, txn);
 	return err;
 }
 
@@ -1865,7 +2005,7 @@ int fv_index_retention(struct fv_index *ix, struct fv_retention *rt)
 			err = FV_EFORMAT;
 		rt->from_gen[w] = (uint32_t)g;
 	}
-	mdb_txn_abort(txn);
+	rd_end(ix, txn);
 	return err;
 }
 
@@ -1977,7 +2117,7 @@ int fv_index_flow_range(struct fv_index *ix, uint64_t *first_ns,
 	free(tm);
 	if (!err && *last_ns < *first_ns)
 		*last_ns = *first_ns;
-	mdb_txn_abort(txn);
+	rd_end(ix, txn);
 	return err;
 }
 
@@ -2027,7 +2167,7 @@ int fv_index_get_flow(struct fv_index *ix, uint64_t id, struct fv_flow *f)
 	if (err)
 		return err;
 	err = rd_flow(ix, txn, id, f);
-	mdb_txn_abort(txn);
+	rd_end(ix, txn);
 	return err;
 }
 
@@ -2127,7 +2267,7 @@ int fv_index_places(struct fv_index *ix, uint64_t flow_id,
 		err = ix_err(ix, "mdb_cursor_get(places)", rc);
 	mdb_cursor_close(c);
 out_txn:
-	mdb_txn_abort(txn);
+	rd_end(ix, txn);
 	return err > 0 ? 0 : err;
 }
 
@@ -2292,6 +2432,39 @@ static int q_key(struct query *q, MDB_cursor *c, const uint8_t *key,
 	return 0;
 }
 
+/*
+ * q_emit without the snapshot: the read txn is reset and the map lock let
+ * go while the callback runs, so a caller that takes its time (flows
+ * printed into a pager) does not keep LMDB from reusing the pages a
+ * writer frees (under a cap, the writer would find the map full). The
+ * next bucket is read in a new snapshot, each bucket whole in one; the
+ * results given are copies.
+ */
+static int q_emit_unpinned(struct query *q, MDB_cursor *c, uint64_t wm, int all)
+{
+	struct fv_index *ix = q->ix;
+	int rc, err;
+
+	mdb_txn_reset(q->txn);
+	pthread_rwlock_unlock(&ix->map_lock);
+	err = q_emit(q, wm, all);
+	pthread_rwlock_rdlock(&ix->map_lock);
+	rc = mdb_txn_renew(q->txn);
+	if (rc == MDB_MAP_RESIZED) {
+		pthread_rwlock_unlock(&ix->map_lock);
+		rc = map_follow(ix);
+		pthread_rwlock_rdlock(&ix->map_lock);
+		if (rc)
+			return err ? err : rc;
+		rc = mdb_txn_renew(q->txn);
+	}
+	if (!rc)
+		rc = mdb_cursor_renew(q->txn, c);
+	if (err)
+		return err;
+	return ix_err(ix, "mdb_txn_renew", rc);
+}
+
 /* Timemap buckets by first_ns: by lo, then by id. */
 static int tm_lo_cmp(const void *pa, const void *pb)
 {
@@ -2390,14 +2563,15 @@ int fv_index_query(struct fv_index *ix, uint64_t since, uint64_t until,
 		err = klen ? q_key(&q, c, key, klen, a, b)
 			   : q_flows(&q, c, a, b);
 		if (!err)
-			err = q_emit(&q, i + 1 < n ? tm[i + 1].lo : 0,
-				     i + 1 == n);
+			err = q_emit_unpinned(&q, c,
+					      i + 1 < n ? tm[i + 1].lo : 0,
+					      i + 1 == n);
 	}
 	mdb_cursor_close(c);
 out:
 	free(tm);
 	free(q.h);
-	mdb_txn_abort(q.txn);
+	rd_end(ix, q.txn);
 	return err > 0 ? 0 : err;
 }
 
@@ -2448,12 +2622,45 @@ int fv_index_blocks(struct fv_index *ix, uint64_t since, uint64_t until,
 		err = ix_err(ix, "mdb_cursor_get(blocks)", rc);
 	mdb_cursor_close(c);
 out_txn:
-	mdb_txn_abort(txn);
+	rd_end(ix, txn);
 	return err > 0 ? 0 : err;
+}
+
+/*
+ * Walks LMDB's free list in txn (a read txn: the snapshot's): the pages
+ * on it, and those the snapshot's own commit freed (its record is keyed
+ * by its txn id; they are reused two commits later).
+ */
+static int free_pages(struct fv_index *ix, MDB_txn *txn, uint64_t *all,
+		      uint64_t *last)
+{
+	size_t id = mdb_txn_id(txn), n;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	*all = *last = 0;
+	rc = mdb_cursor_open(txn, 0, &c); /* 0: the free list */
+	if (rc)
+		return rc;
+	/* Each value is an ID list: its first word counts the pages. */
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); !rc;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (v.mv_size < sizeof(n))
+			continue;
+		memcpy(&n, v.mv_data, sizeof(n));
+		*all += n;
+		if (k.mv_size == sizeof(id) &&
+		    !memcmp(k.mv_data, &id, sizeof(id)))
+			*last = n;
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 int fv_index_stats(struct fv_index *ix, struct fv_index_stats *st)
 {
+	uint64_t nfree, nlast;
 	MDB_stat ms;
 	MDB_envinfo info;
 	MDB_txn *txn;
@@ -2461,6 +2668,12 @@ int fv_index_stats(struct fv_index *ix, struct fv_index_stats *st)
 	int rc, err;
 
 	memset(st, 0, sizeof(*st));
+	pthread_rwlock_rdlock(&ix->map_lock);
+	rc = mdb_env_info(ix->env, &info);
+	pthread_rwlock_unlock(&ix->map_lock);
+	if (rc)
+		return ix_err(ix, "mdb_env_info", rc);
+	st->map_bytes = info.me_mapsize;
 	err = rd_begin(ix, &txn);
 	if (err)
 		return err == FV_ENOTFOUND ? 0 : err; /* nothing yet */
@@ -2482,14 +2695,19 @@ int fv_index_stats(struct fv_index *ix, struct fv_index_stats *st)
 	if (rc)
 		goto out_mdb;
 	st->used_bytes = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
+	rc = free_pages(ix, txn, &nfree, &nlast);
+	if (rc)
+		goto out_mdb;
+	st->free_bytes = nfree * ms.ms_psize;
+	st->freed_bytes = nlast * ms.ms_psize;
 	if (stat(ix->data_path, &sb))
 		err = -errno;
 	else
 		st->file_bytes = (uint64_t)sb.st_size;
-	mdb_txn_abort(txn);
+	rd_end(ix, txn);
 	return err;
 
 out_mdb:
-	mdb_txn_abort(txn);
+	rd_end(ix, txn);
 	return ix_err(ix, "mdb_stat", rc);
 }

@@ -46,10 +46,27 @@ enum fv_index_flag {
 };
 
 /* Opens (or with FV_INDEX_CREATE creates) the environment in dir.
- * map_size is the LMDB map size (0: 64 GiB of address space). */
+ * map_size is the LMDB map size (0: 64 GiB of address space for a
+ * writer; a reader takes the largest size a writer recorded). */
 int fv_index_open(struct fv_index **out, const char *dir, unsigned flags,
 		  uint64_t map_size);
 void fv_index_close(struct fv_index *ix);
+
+/*
+ * Caps the index directory (data.mdb, lock.mdb and the directory entry
+ * itself) at cap bytes (0: no cap): the writer's LMDB map becomes what
+ * lock.mdb and the directory leave of it, in whole pages, so data.mdb
+ * cannot grow past it. A write that finds no page left fails with
+ * FV_EFULL (abort the txn; make room with fv_index_expire_flows in a
+ * txn of its own). LMDB never maps less than the pages in use: a file
+ * already past the cap keeps its size and grows no further. Not inside
+ * a write txn (-EBUSY); readers of this handle wait while the map is
+ * replaced, and it waits at most 2 s for their reads to end (-ETIMEDOUT).
+ * -EINVAL: cap is below 64 pages plus lock.mdb; -EROFS: a read-only
+ * open. A reader (another process) keeps the map it opened with: the
+ * size the store recorded, which LMDB only ever raises.
+ */
+int fv_index_set_cap(struct fv_index *ix, uint64_t cap);
 
 /* Text of the last LMDB failure seen on ix ("" if none), for a caller to
  * show next to fv_strerror(). Owned by ix; overwritten by the next
@@ -100,14 +117,17 @@ int fv_index_set_packets_from(struct fv_index *ix, unsigned worker,
 /*
  * Flow retention, inside the write txn: deletes flow records (with their
  * bykey entries and places), oldest timemap bucket first: the flows that
- * ended before before_ns (0: none by time), and whole buckets while the
- * index's live pages take more than max_live bytes (0: no bound).
- * Reads at most max_buckets buckets' worth of records (1024 each); a
- * bucket whose flows did not all go (a long flow still running) is read
- * again, what is left of it, at the next call. A bucket left empty
- * leaves the timemap. Adds the deleted flows to meta "flows_expired"
- * and moves meta "flows_from_ns" (flow records are complete from then
- * on: one past the largest last_ns deleted) forward.
+ * ended before before_ns (0: none by time), and, when the index's live
+ * pages (every page of its databases as this txn leaves them, free pages
+ * not counted) take more than max_live bytes (0: no bound), whole
+ * buckets until they would take max_live - max_live / 8 (estimated from
+ * the average record). Reads at most max_buckets buckets' worth of
+ * records (1024 each); a bucket whose flows did not all go (a long flow
+ * still running) is read again, what is left of it, at the next call. A
+ * bucket left empty leaves the timemap. Adds the deleted flows to meta
+ * "flows_expired" and moves meta "flows_from_ns" (flow records are
+ * complete from then on: one past the largest last_ns deleted) forward.
+ * The txn's queued host/port keys are written first.
  */
 struct fv_index_expiry {
 	uint64_t flows, buckets; /* deleted */
@@ -171,6 +191,9 @@ int fv_index_places(struct fv_index *ix, uint64_t flow_id,
  * 0 and UINT64_MAX for open ends) and matches filter (NULL: all), in
  * order of first_ns. Uses the host/port keys when the filter's plan
  * allows. cb returns 0 to go on, 1 to stop (not an error), or < 0.
+ * Each timemap bucket is read in a snapshot of its own and cb runs
+ * outside any (with a copy): a slow cb (output into a pager) keeps no
+ * snapshot, so the writer can reuse the pages it frees meanwhile.
  */
 int fv_index_query(struct fv_index *ix, uint64_t since, uint64_t until,
 		   const struct fv_filter *filter,
@@ -186,8 +209,11 @@ struct fv_index_stats {
 	uint64_t flows;
 	uint64_t places;
 	uint64_t blocks;
-	uint64_t file_bytes; /* data.mdb size on disk */
-	uint64_t used_bytes; /* pages in use * page size */
+	uint64_t file_bytes;  /* data.mdb size on disk */
+	uint64_t used_bytes;  /* pages up to the last one used * page size */
+	uint64_t free_bytes;  /* of which on LMDB's free list */
+	uint64_t freed_bytes; /* of which the last commit freed */
+	uint64_t map_bytes;   /* this handle's map (a capped writer's: cap) */
 };
 int fv_index_stats(struct fv_index *ix, struct fv_index_stats *st);
 

@@ -14,13 +14,31 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/fv.h"
 #include "index/indexer.h"
 
 enum { ITEM_FLOW = 1, ITEM_PLACES, ITEM_BLOCK, ITEM_META, ITEM_DEAD };
+
+/*
+ * Under a cap (fv_indexer_set_retention): expiry by size holds the live
+ * pages to LIVE_PCT% of the map (less for a while after the cap was
+ * reached, not below LIVE_MIN_PCT%: learn()); a batch is written at most
+ * TXN_FLOWS flows per transaction (halved after the cap was reached,
+ * down to TXN_FLOWS_MIN, and doubled back after each commit); room is
+ * made FULL_TRIES times at most for one transaction; the map leaves
+ * RESERVE bytes of the cap to nudge() alone.
+ */
+#define LIVE_PCT      40
+#define LIVE_MIN_PCT  20
+#define TXN_FLOWS     4096
+#define TXN_FLOWS_MIN 64
+#define FULL_TRIES    16
+#define RESERVE	      (64u << 10)
 
 /* Where an item is in the arena and the key it is written in. */
 struct item_ref {
@@ -49,7 +67,16 @@ struct fv_indexer {
 	size_t nord, ordcap;
 	/* flow retention (fv_indexer_set_retention) */
 	uint64_t flow_retention_ns, index_max_bytes;
+	uint64_t max_live; /* expiry by size past it (0: none) */
+	uint64_t map;	   /* the cap's LMDB map (0: no cap) */
 };
+
+static void nap_ms(unsigned ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000 * 1000};
+
+	nanosleep(&ts, NULL);
+}
 
 int fv_indexer_new(struct fv_indexer **out, struct fv_index *ix)
 {
@@ -132,6 +159,8 @@ void fv_indexer_on_sealed(void *arg, const struct fv_block_info *bi)
 	    bi->seq < x->aside.need_next)
 		b = &x->aside;
 	err = push(b, ITEM_BLOCK, bi, sizeof(*bi), NULL, 0);
+	b->cnt.block_raw_bytes += bi->raw_len;
+	b->cnt.block_disk_bytes += bi->disk_len;
 	if (bi->last_ns > b->newest_ns)
 		b->newest_ns = bi->last_ns;
 	if (bi->last_ns > x->cur.newest_ns)
@@ -147,32 +176,188 @@ void fv_indexer_sink(struct fv_indexer *x, struct fv_flow_sink *sink)
 	sink->arg = x;
 }
 
+/*
+ * The bound of the live pages under a cap. A transaction copies every
+ * page it changes into a free one (or one past the end of the file, up
+ * to the map), and the pages a commit frees (its copies' originals, the
+ * pages of what it deleted) are reused only two commits later: the map
+ * holds the live pages and about two commits' worth of copies. Host and
+ * port keys are spread over the whole of bykey, so a commit of many
+ * short flows copies most of it: measured, the live pages then fit with
+ * their copies under LIVE_PCT% of the map. Each time the cap is reached
+ * anyway the bound falls by a 32nd of the map (down to LIVE_MIN_PCT%);
+ * each commit that fits brings it back up by a 1024th.
+ */
+static void learn(struct fv_indexer *x, int full)
+{
+	uint64_t lo = x->map / 100 * LIVE_MIN_PCT, hi = x->map / 100 * LIVE_PCT;
+
+	if (full)
+		x->max_live -= x->max_live > x->map / 32 ? x->map / 32 : 0;
+	else
+		x->max_live += x->map / 1024;
+	if (x->max_live < lo)
+		x->max_live = lo;
+	if (x->max_live > hi)
+		x->max_live = hi;
+}
+
+/* Sets the map: the cap less the reserve, or (whole) the cap. */
+static int set_map(struct fv_indexer *x, int whole)
+{
+	uint64_t cap = x->index_max_bytes;
+
+	return fv_index_set_cap(
+		x->ix, whole || cap < 2 * RESERVE ? cap : cap - RESERVE);
+}
+
 void fv_indexer_set_retention(struct fv_indexer *x, uint64_t flow_retention_ns,
 			      uint64_t index_max_bytes)
 {
+	struct fv_index_stats st;
+	int err;
+
 	x->flow_retention_ns = flow_retention_ns;
 	x->index_max_bytes = index_max_bytes;
+	x->max_live = 0;
+	x->map = 0;
+	if (!index_max_bytes)
+		return;
+	/* The share is the index's files' cap: LMDB's map. */
+	err = set_map(x, 0);
+	if (!err)
+		err = fv_index_stats(x->ix, &st);
+	if (err) {
+		if (!x->cur.err)
+			x->cur.err = err;
+		return;
+	}
+	/* LMDB maps at least the pages in use: an index written past the
+	 * cap before keeps its file, and its records are held to the cap. */
+	x->map =
+		st.map_bytes < index_max_bytes ? st.map_bytes : index_max_bytes;
+	x->max_live = x->map / 100 * LIVE_PCT;
 }
 
 /*
- * Flow retention, in the commit's txn after the batch (an import that
- * commits once expires in that commit too): the flows that ended
- * flow_retention_ns before the newest packet stored (packet time, so an
- * import of an old capture keeps what it imports), and the oldest while
- * the index outgrows its share. About two buckets per 1024 flows of the
- * batch, and at least four, so that deletion keeps pace.
+ * Flow retention, in each commit's txn after its part of the batch (an
+ * import that commits once expires in that commit too): the flows that
+ * ended flow_retention_ns before the newest packet stored (packet time,
+ * so an import of an old capture keeps what it imports), and the oldest
+ * while the index's live pages pass max_live. About two buckets per 1024
+ * flows written, and at least four, so that deletion keeps pace.
  */
-static int expire_flows(struct fv_indexer *x, const struct batch *b)
+static int expire_flows(struct fv_indexer *x, const struct batch *b,
+			size_t flows)
 {
 	struct fv_index_expiry e;
 	uint64_t before = 0;
-	unsigned nb = 4 + (unsigned)(b->batch_flows >> 9);
+	unsigned nb = 4 + (unsigned)(flows >> 9);
 
-	if (!x->flow_retention_ns && !x->index_max_bytes)
+	if (!x->flow_retention_ns && !x->max_live)
 		return 0;
 	if (x->flow_retention_ns && b->newest_ns > x->flow_retention_ns)
 		before = b->newest_ns - x->flow_retention_ns;
-	return fv_index_expire_flows(x->ix, before, x->index_max_bytes, nb, &e);
+	return fv_index_expire_flows(x->ix, before, x->max_live, nb, &e);
+}
+
+/*
+ * A small transaction: adds add to meta "index_full". It lets the next
+ * one reuse the pages the last commit freed. If even it finds no page
+ * (every free page is one the last commit freed), it is tried with the
+ * map's reserve.
+ */
+static int nudge(struct fv_indexer *x, uint64_t add)
+{
+	int err, whole = 0;
+
+	for (;;) {
+		err = fv_index_begin(x->ix);
+		if (err)
+			break;
+		err = fv_index_add_u64(x->ix, "index_full", add);
+		if (err)
+			fv_index_abort(x->ix);
+		else
+			err = fv_index_commit(x->ix);
+		if (err != FV_EFULL || whole)
+			break;
+		whole = 1;
+		err = set_map(x, 1);
+		if (err)
+			break;
+	}
+	if (whole) {
+		int e = set_map(x, 0);
+
+		if (!err)
+			err = e;
+	}
+	return err;
+}
+
+/*
+ * The index's cap is reached (FV_EFULL: LMDB found no page for a
+ * transaction under its map): the oldest flow records go, one timemap
+ * bucket (1024 ids), in a transaction of their own between two small
+ * ones (nudge; the first adds 1 to meta "index_full"): LMDB reuses the
+ * pages a commit frees two commits later, the first lets the deletion
+ * use those of the commit before it, the second lets the next
+ * transaction use those of the deletion. *none: no flow record was left
+ * to delete.
+ */
+static int make_room(struct fv_indexer *x, int *none)
+{
+	struct fv_index_expiry e = {0};
+	int err = nudge(x, 1);
+
+	*none = 0;
+	if (!err)
+		err = fv_index_begin(x->ix);
+	if (err)
+		return err;
+	err = fv_index_expire_flows(x->ix, 0, 1, 1, &e);
+	if (!err && !e.flows) {
+		*none = 1;
+		err = FV_EFULL;
+	}
+	if (err) {
+		fv_index_abort(x->ix);
+		return err;
+	}
+	err = fv_index_commit(x->ix);
+	if (!err)
+		err = nudge(x, 0);
+	return err;
+}
+
+/*
+ * After a transaction ended with *err: 1 when it is worth another try,
+ * room having been made for it (FV_EFULL under a cap, and flow records
+ * left to delete); else 0 with *err the answer. When no room can be made
+ * (the pages freed are still in a reader's snapshot), waits a little for
+ * the readers; FULL_TRIES times at most.
+ */
+static int room_made(struct fv_indexer *x, int *err, unsigned *tries)
+{
+	int none, e;
+
+	while (*err == FV_EFULL && x->map && *tries < FULL_TRIES) {
+		++*tries;
+		e = make_room(x, &none);
+		if (none)
+			return 0;
+		if (!e) {
+			learn(x, 1);
+			return 1;
+		}
+		if (e != FV_EFULL) {
+			*err = e;
+			return 0;
+		}
+		nap_ms(1u << (*tries < 8 ? *tries : 8));
+	}
+	return 0;
 }
 
 size_t fv_indexer_pending(const struct fv_indexer *x)
@@ -187,6 +372,8 @@ void fv_indexer_count(struct fv_indexer *x, const struct fv_ingest_counters *c)
 	t->packets += c->packets;
 	t->bytes += c->bytes;
 	t->stored_bytes += c->stored_bytes;
+	t->block_raw_bytes += c->block_raw_bytes;
+	t->block_disk_bytes += c->block_disk_bytes;
 	t->undecoded += c->undecoded;
 	t->overflow += c->overflow;
 	t->frag_unmatched += c->frag_unmatched;
@@ -313,13 +500,37 @@ static int write_item(struct fv_indexer *x, const struct batch *b, size_t off)
 	}
 }
 
-static int write_items(struct fv_indexer *x, const struct batch *b)
+/* Writes the items ord[from, to). */
+static int write_items(struct fv_indexer *x, const struct batch *b, size_t from,
+		       size_t to)
 {
-	int err = order_items(x, b);
+	int err = 0;
 
-	for (size_t i = 0; i < x->nord && !err; i++)
+	for (size_t i = from; i < to && !err; i++)
 		err = write_item(x, b, x->ord[i].off);
 	return err;
+}
+
+/*
+ * The end of the transaction that starts at ord[from]: the blocks and
+ * meta items (id 0, first), then the items of at most n flow ids (never
+ * between two items of one id); *ids: how many.
+ */
+static size_t txn_end_at(const struct fv_indexer *x, size_t from, size_t n,
+			 size_t *ids)
+{
+	size_t i;
+
+	*ids = 0;
+	for (i = from; i < x->nord; i++) {
+		if (!x->ord[i].id ||
+		    (i > from && x->ord[i].id == x->ord[i - 1].id))
+			continue;
+		if (*ids == n)
+			break;
+		++*ids;
+	}
+	return i;
 }
 
 /*
@@ -358,24 +569,16 @@ static void drop_pending(struct batch *x, unsigned worker, uint32_t gen,
 	}
 }
 
-/* fv_indexer_recycle, and without the batches (pending 0) for
- * fv_indexer_recycle_indexed. */
-static int recycle(struct fv_indexer *x, unsigned worker, uint32_t gen,
-		   struct fv_index_drop *out, int pending)
+/* The transaction of the recycle step: the index's blocks of worker up
+ * to gen, and the retention start (pend: what the batches dropped). */
+static int recycle_txn(struct fv_indexer *x, unsigned worker, uint32_t gen,
+		       const struct fv_index_drop *pend,
+		       struct fv_index_drop *out)
 {
-	struct fv_index_drop pend = {0}, d;
+	struct fv_index_drop d;
 	uint64_t from_ns;
 	int err;
 
-	if (pending) {
-		if (x->cur.err)
-			return x->cur.err;
-		/* The aside batch's blocks are older than the current
-		 * one's. */
-		if (__atomic_load_n(&x->aside_full, __ATOMIC_ACQUIRE))
-			drop_pending(&x->aside, worker, gen, &pend);
-		drop_pending(&x->cur, worker, gen, &pend);
-	}
 	err = fv_index_begin(x->ix);
 	if (err)
 		return err;
@@ -384,14 +587,14 @@ static int recycle(struct fv_indexer *x, unsigned worker, uint32_t gen,
 		goto out_abort;
 	/* The oldest block left is in the index if any is; else the first
 	 * pending one (the index holds older blocks than the batch). */
-	if (!d.have_next && pend.have_next) {
-		d.next = pend.next;
+	if (!d.have_next && pend->have_next) {
+		d.next = pend->next;
 		d.have_next = 1;
 	}
-	d.blocks += pend.blocks;
-	d.packets += pend.packets;
-	if (pend.last_ns > d.last_ns)
-		d.last_ns = pend.last_ns;
+	d.blocks += pend->blocks;
+	d.packets += pend->packets;
+	if (pend->last_ns > d.last_ns)
+		d.last_ns = pend->last_ns;
 	if (d.have_next)
 		from_ns = d.next.first_ns;
 	else
@@ -408,6 +611,30 @@ static int recycle(struct fv_indexer *x, unsigned worker, uint32_t gen,
 	return err;
 out_abort:
 	fv_index_abort(x->ix);
+	return err;
+}
+
+/* fv_indexer_recycle, and without the batches (pending 0) for
+ * fv_indexer_recycle_indexed. */
+static int recycle(struct fv_indexer *x, unsigned worker, uint32_t gen,
+		   struct fv_index_drop *out, int pending)
+{
+	struct fv_index_drop pend = {0};
+	unsigned tries = 0;
+	int err;
+
+	if (pending) {
+		if (x->cur.err)
+			return x->cur.err;
+		/* The aside batch's blocks are older than the current
+		 * one's. */
+		if (__atomic_load_n(&x->aside_full, __ATOMIC_ACQUIRE))
+			drop_pending(&x->aside, worker, gen, &pend);
+		drop_pending(&x->cur, worker, gen, &pend);
+	}
+	do
+		err = recycle_txn(x, worker, gen, &pend, out);
+	while (room_made(x, &err, &tries));
 	return err;
 }
 
@@ -446,21 +673,23 @@ int fv_indexer_pending_upto(const struct fv_indexer *x, unsigned worker,
 	return 0;
 }
 
-/* Writes batch b, the counters and next_flow_id in one transaction,
- * then empties b. */
-static int commit_batch(struct fv_indexer *x, struct batch *b)
+/*
+ * Writes the items ord[from, to) of batch b (of flows flow ids), the
+ * counters and next_flow_id in one transaction. Once it is committed, the items
+ * are dead in b and the counters 0: a retry of b writes neither again.
+ */
+static int commit_part(struct fv_indexer *x, struct batch *b, size_t from,
+		       size_t to, size_t flows)
 {
 	const struct fv_ingest_counters *c = &b->cnt;
 	int err;
 
-	if (b->err)
-		return b->err;
 	err = fv_index_begin(x->ix);
 	if (err)
 		return err;
-	err = write_items(x, b);
+	err = write_items(x, b, from, to);
 	if (!err)
-		err = expire_flows(x, b);
+		err = expire_flows(x, b, flows);
 	if (!err)
 		err = fv_index_put_u64(x->ix, "next_flow_id", b->next_id);
 	if (!err && c->packets)
@@ -469,6 +698,12 @@ static int commit_batch(struct fv_indexer *x, struct batch *b)
 		err = fv_index_add_u64(x->ix, "bytes", c->bytes);
 	if (!err && c->stored_bytes)
 		err = fv_index_add_u64(x->ix, "stored_bytes", c->stored_bytes);
+	if (!err && c->block_disk_bytes)
+		err = fv_index_add_u64(x->ix, "block_raw_bytes",
+				       c->block_raw_bytes);
+	if (!err && c->block_disk_bytes)
+		err = fv_index_add_u64(x->ix, "block_disk_bytes",
+				       c->block_disk_bytes);
 	if (!err && c->undecoded)
 		err = fv_index_add_u64(x->ix, "undecoded", c->undecoded);
 	if (!err && c->overflow)
@@ -489,9 +724,53 @@ static int commit_batch(struct fv_indexer *x, struct batch *b)
 	err = fv_index_commit(x->ix);
 	if (err)
 		return err;
+	for (size_t i = from; i < to; i++)
+		b->buf[x->ord[i].off] = ITEM_DEAD;
+	memset(&b->cnt, 0, sizeof(b->cnt));
+	return 0;
+}
+
+/*
+ * Writes batch b, then empties it: in one transaction, or under a cap
+ * in transactions of at most TXN_FLOWS flows (the first also holds the
+ * blocks, meta items and counters; next_flow_id is in each), so that
+ * each one's copied pages stay few. When the cap is reached, room is
+ * made (make_room) and the rest is tried again in halves. After an
+ * error, what is left of b stays for a retry.
+ */
+static int commit_batch(struct fv_indexer *x, struct batch *b)
+{
+	size_t from = 0, to, flows, n = x->map ? TXN_FLOWS : SIZE_MAX;
+	unsigned tries = 0;
+	int err;
+
+	if (b->err)
+		return b->err;
+	err = order_items(x, b);
+	if (err)
+		return err;
+	for (;;) {
+		to = txn_end_at(x, from, n, &flows);
+		err = commit_part(x, b, from, to, flows);
+		if (room_made(x, &err, &tries)) {
+			if (n > TXN_FLOWS_MIN)
+				n /= 2;
+			continue;
+		}
+		if (err)
+			return err;
+		if (x->map) {
+			learn(x, 0);
+			if (n < TXN_FLOWS)
+				n *= 2;
+		}
+		tries = 0;
+		from = to;
+		if (from == x->nord)
+			break;
+	}
 	b->len = 0;
 	b->batch_flows = 0;
-	memset(&b->cnt, 0, sizeof(b->cnt));
 	return 0;
 }
 

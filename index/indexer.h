@@ -29,6 +29,8 @@ struct fv_ingest_counters {
 	uint64_t packets;
 	uint64_t bytes;	       /* origlen */
 	uint64_t stored_bytes; /* caplen */
+	/* blocks sealed: bytes they would take uncompressed, and take */
+	uint64_t block_raw_bytes, block_disk_bytes;
 	uint64_t undecoded;
 	uint64_t overflow;
 	uint64_t frag_unmatched;
@@ -49,8 +51,15 @@ void fv_indexer_on_sealed(void *arg, const struct fv_block_info *bi);
 /*
  * Flow retention at each commit (fv_index_expire_flows): flow records
  * that ended flow_retention_ns before the newest packet stored go (0:
- * kept as long as the index has room), and the oldest go while the
- * index's live pages exceed index_max_bytes (0: no bound).
+ * kept as long as the index has room). index_max_bytes (0: none) caps the
+ * index directory (fv_index_set_cap): the oldest records go while the
+ * live pages exceed 40% of it (the rest is for LMDB's copy-on-write;
+ * less for a while after the cap was reached); a commit is cut into
+ * transactions of at most 4096 flows; and when one finds the cap reached
+ * anyway (FV_EFULL), the oldest records make room (a bucket of 1024 ids
+ * in a transaction of their own; meta "index_full" counts it) and it is
+ * tried again, smaller. Call it before the first commit, outside any
+ * transaction; a failure to set the cap is the next commit's error.
  */
 void fv_indexer_set_retention(struct fv_indexer *x, uint64_t flow_retention_ns,
 			      uint64_t index_max_bytes);
@@ -79,7 +88,8 @@ int fv_indexer_set_u64(struct fv_indexer *x, const char *name, uint64_t v);
  * own pending blocks of those generations are dropped too and never
  * written. Flow records and places stay. *out (if not NULL) says what
  * was dropped. The caller holds the store's commit lock. Returns 0 or
- * an error (the index is then unchanged).
+ * an error (the index is then unchanged, but for flow records expired
+ * to make room under a cap).
  */
 int fv_indexer_recycle(struct fv_indexer *x, unsigned worker, uint32_t gen,
 		       struct fv_index_drop *out);
@@ -100,9 +110,12 @@ int fv_indexer_pending_upto(const struct fv_indexer *x, unsigned worker,
 
 /*
  * Syncs rings[0..n), then writes everything pending and the counters in
- * one transaction, plus meta "next_flow_id" = next_id. Returns 0 or an
- * error; after an error the pending batch is kept for a retry. -EBUSY
- * while a batch is set aside.
+ * one transaction, plus meta "next_flow_id" = next_id (under a cap, in
+ * several: the first holds the blocks, meta items and counters, each
+ * next_flow_id). Returns 0 or an error; after an error what the batch
+ * holds and is not in the index yet is kept for a retry (FV_EFULL: the
+ * cap is reached and no flow record is left to make room with, or room
+ * could not be made in 16 tries). -EBUSY while a batch is set aside.
  */
 int fv_indexer_commit(struct fv_indexer *x, struct fv_ring **rings, unsigned n,
 		      uint64_t next_id);

@@ -25,6 +25,9 @@ void fv_block_hdr_encode(const struct fv_block_hdr *h, uint8_t *p)
 	fv_put_le32(p + 44, h->data_len);
 	fv_put_le32(p + 48, h->disk_len);
 	fv_put_le32(p + 52, h->crc);
+	fv_put_le16(p + 56, h->nframes);
+	p[58] = h->frame_shift;
+	fv_put_le32(p + 60, h->table_crc);
 }
 
 int fv_block_hdr_decode(const uint8_t *p, struct fv_block_hdr *h)
@@ -42,13 +45,32 @@ int fv_block_hdr_decode(const uint8_t *p, struct fv_block_hdr *h)
 	h->data_len = fv_le32(p + 44);
 	h->disk_len = fv_le32(p + 48);
 	h->crc = fv_le32(p + 52);
+	h->nframes = fv_le16(p + 56);
+	h->frame_shift = p[58];
+	h->table_crc = fv_le32(p + 60);
 	if (h->magic != FV_BLOCK_MAGIC)
 		return FV_EFORMAT;
-	if (h->version != FV_BLOCK_VERSION)
+	if (h->version != FV_BLOCK_VERSION && h->version != FV_BLOCK_VERSION_Z)
 		return FV_EVERSION;
 	if (h->hdr_len != FV_BLOCK_HDR_LEN || h->disk_len % FV_BLOCK_ALIGN ||
-	    (uint64_t)h->data_len + FV_BLOCK_HDR_LEN > h->disk_len ||
 	    h->disk_len == 0)
+		return FV_EFORMAT;
+	if (!(h->flags & FV_BLK_ZSTD))
+		return h->flags || h->nframes || h->frame_shift || p[59] ||
+				       h->table_crc ||
+				       (uint64_t)h->data_len +
+						       FV_BLOCK_HDR_LEN >
+					       h->disk_len
+			       ? FV_EFORMAT
+			       : 0;
+	/* Compressed: the table must fit, the frames cover data_len. */
+	if (h->version < FV_BLOCK_VERSION_Z || h->flags != FV_BLK_ZSTD ||
+	    h->frame_shift < FV_ZFRAME_SHIFT_MIN ||
+	    h->frame_shift > FV_ZFRAME_SHIFT_MAX || p[59] || !h->data_len ||
+	    h->nframes > FV_ZFRAMES_MAX ||
+	    h->nframes != ((uint64_t)h->data_len + (1u << h->frame_shift) -
+			   1) >> h->frame_shift ||
+	    FV_BLOCK_HDR_LEN + 4u * h->nframes > h->disk_len)
 		return FV_EFORMAT;
 	return 0;
 }

@@ -36,6 +36,15 @@ struct fv_seg_reader {
 	uint8_t *buf;
 	int *fds; /* [worker * nsegments + index], -1 unopened, -2 missing */
 	struct seg_map *maps; /* same index: read-only mappings, on demand */
+	/* compressed blocks: the bytes read from disk, the decoder, the
+	 * frame table of the block being read, and which frames of it are
+	 * decoded into buf (fv_seg_read_chain) */
+	uint8_t *zbuf;
+	void *dctx;
+	struct fv_ztab zt;
+	uint8_t zdone[FV_ZFRAMES_MAX];
+	bool zseen;  /* a compressed block was met: see prefetch() */
+	bool zknown; /* prefetch() looked whether the store has any */
 };
 
 int fv_seg_reader_open(struct fv_seg_reader **out, const char *dir,
@@ -67,6 +76,12 @@ int fv_seg_reader_open(struct fv_seg_reader **out, const char *dir,
 	rd->buf = m;
 	for (size_t i = 0; i < (size_t)MAX_WORKERS * nsegments; i++)
 		rd->fds[i] = -1;
+	rd->zbuf = malloc(block_size);
+	rd->dctx = fv_zdctx_new();
+	if (!rd->zbuf || !rd->dctx) {
+		fv_seg_reader_close(rd);
+		return -ENOMEM;
+	}
 	*out = rd;
 	return 0;
 }
@@ -84,6 +99,8 @@ void fv_seg_reader_close(struct fv_seg_reader *rd)
 	free(rd->maps);
 	free(rd->fds);
 	free(rd->buf);
+	free(rd->zbuf);
+	fv_zdctx_free(rd->dctx);
 	free(rd);
 }
 
@@ -154,11 +171,16 @@ int fv_seg_read_block(struct fv_seg_reader *rd, fv_ref ref,
 	if (h->gen != gen)
 		return h->gen > gen ? FV_EEXPIRED
 				    : classify(fd, gen, FV_EFORMAT);
-	if (h->worker != worker || h->disk_len > rd->block_size)
+	if (h->worker != worker || h->disk_len > rd->block_size ||
+	    (uint64_t)h->data_len + FV_BLOCK_HDR_LEN > rd->block_size)
 		return FV_EFORMAT;
+	/* A compressed block is read into zbuf, then decoded into buf. */
+	if (h->flags & FV_BLK_ZSTD)
+		memcpy(rd->zbuf, rd->buf, FV_BLOCK_ALIGN);
 	if (h->disk_len > FV_BLOCK_ALIGN) {
-		n = pread(fd, rd->buf + FV_BLOCK_ALIGN,
-			  h->disk_len - FV_BLOCK_ALIGN,
+		uint8_t *to = h->flags & FV_BLK_ZSTD ? rd->zbuf : rd->buf;
+
+		n = pread(fd, to + FV_BLOCK_ALIGN, h->disk_len - FV_BLOCK_ALIGN,
 			  (off_t)(off + FV_BLOCK_ALIGN));
 		if (n < 0)
 			return -errno;
@@ -167,6 +189,16 @@ int fv_seg_read_block(struct fv_seg_reader *rd, fv_ref ref,
 	}
 	if (hdr_crc(rd->buf) != h->crc)
 		return classify(fd, gen, FV_ECRC);
+	if (h->flags & FV_BLK_ZSTD) {
+		rd->zseen = true;
+		err = fv_ztab_parse(h, rd->zbuf + FV_BLOCK_HDR_LEN, &rd->zt);
+		for (uint32_t k = 0; !err && k < rd->zt.n; k++)
+			err = fv_zframe_decode(rd->dctx, &rd->zt, k,
+					       rd->zbuf + rd->zt.off[k],
+					       rd->buf + FV_BLOCK_HDR_LEN);
+		if (err)
+			return classify(fd, gen, err);
+	}
 	blk->data = rd->buf + FV_BLOCK_HDR_LEN;
 	blk->ref = ref;
 	err = fv_block_verify(blk);
@@ -274,6 +306,37 @@ static int get_map(struct fv_seg_reader *rd, unsigned worker, uint32_t idx,
 	return 0;
 }
 
+/*
+ * Decodes the frames of the compressed block at blk (in the mapping)
+ * that bytes [off, off + len) of its records lie in, each once per
+ * fv_seg_read_chain call, into rd->buf at their place: each frame is
+ * copied out of the mapping first, so a writer refilling the segment
+ * meanwhile changes nothing under the decoder.
+ */
+static int zensure(struct fv_seg_reader *rd, const uint8_t *blk, uint32_t off,
+		   uint32_t len)
+{
+	uint32_t lo, hi;
+	int err;
+
+	if (!len)
+		return 0;
+	lo = (off - FV_BLOCK_HDR_LEN) >> rd->zt.shift;
+	hi = (off - FV_BLOCK_HDR_LEN + len - 1) >> rd->zt.shift;
+	for (uint32_t k = lo; k <= hi; k++) {
+		if (rd->zdone[k])
+			continue;
+		memcpy(rd->zbuf, blk + rd->zt.off[k],
+		       rd->zt.off[k + 1] - rd->zt.off[k]);
+		err = fv_zframe_decode(rd->dctx, &rd->zt, k, rd->zbuf,
+				       rd->buf + FV_BLOCK_HDR_LEN);
+		if (err)
+			return err;
+		rd->zdone[k] = 1;
+	}
+	return 0;
+}
+
 int fv_seg_read_chain(struct fv_seg_reader *rd, fv_ref ref, uint32_t first_off,
 		      uint32_t count, uint64_t flow_id,
 		      int (*cb)(void *arg, const struct fv_rec *rec,
@@ -282,11 +345,13 @@ int fv_seg_read_chain(struct fv_seg_reader *rd, fv_ref ref, uint32_t first_off,
 {
 	unsigned worker = fv_ref_worker(ref);
 	uint32_t gen = fv_ref_gen(ref), idx = gen % rd->nsegments, seed, off;
-	uint64_t base = (uint64_t)fv_ref_off4k(ref) * FV_BLOCK_ALIGN, end;
+	uint64_t base = (uint64_t)fv_ref_off4k(ref) * FV_BLOCK_ALIGN, end,
+		 maplen;
 	const uint8_t *map = NULL;
-	uint8_t hb[FV_BLOCK_HDR_LEN], *rb = rd->buf;
+	uint8_t hb[FV_BLOCK_HDR_LEN], *p;
 	struct fv_block_hdr h;
 	struct fv_rec rec;
+	bool z;
 	int err;
 
 	err = get_map(rd, worker, idx, base + FV_BLOCK_HDR_LEN, &map);
@@ -302,7 +367,26 @@ int fv_seg_read_chain(struct fv_seg_reader *rd, fv_ref ref, uint32_t first_off,
 	if (err)
 		goto bad;
 	end = FV_BLOCK_HDR_LEN + (uint64_t)h.data_len;
-	if (base + end > rd->maps[(size_t)worker * rd->nsegments + idx].len) {
+	maplen = rd->maps[(size_t)worker * rd->nsegments + idx].len;
+	z = h.flags & FV_BLK_ZSTD;
+	if (z) {
+		/* The frame table (copied out), then the frames as needed. */
+		if (end > rd->block_size ||
+		    base + FV_BLOCK_HDR_LEN + 4u * h.nframes > maplen) {
+			err = FV_EFORMAT;
+			goto bad;
+		}
+		memcpy(rd->zbuf, map + base + FV_BLOCK_HDR_LEN, 4u * h.nframes);
+		err = fv_ztab_parse(&h, rd->zbuf, &rd->zt);
+		if (err)
+			goto bad;
+		if (base + rd->zt.off[rd->zt.n] > maplen) {
+			err = FV_EFORMAT;
+			goto bad;
+		}
+		memset(rd->zdone, 0, rd->zt.n);
+		rd->zseen = true;
+	} else if (base + end > maplen) {
 		err = FV_EFORMAT;
 		goto bad;
 	}
@@ -311,22 +395,37 @@ int fv_seg_read_chain(struct fv_seg_reader *rd, fv_ref ref, uint32_t first_off,
 	for (uint32_t i = 0; i < count; i++) {
 		uint32_t need;
 
-		/* Each record is copied out, then checked on the copy. */
+		/* Each record is copied out (or decoded), then checked on
+		 * the copy. */
 		if (off < FV_BLOCK_HDR_LEN || off % 8 ||
 		    off + (uint64_t)FV_REC_HDR_LEN > end) {
 			err = FV_ECORRUPT;
 			goto bad;
 		}
-		memcpy(rb, map + base + off, FV_REC_HDR_LEN);
-		fv_rec_decode(rb, &rec);
+		if (z) {
+			err = zensure(rd, map + base, off, FV_REC_HDR_LEN);
+			if (err)
+				goto bad;
+			p = rd->buf + off;
+		} else {
+			p = rd->buf;
+			memcpy(p, map + base + off, FV_REC_HDR_LEN);
+		}
+		fv_rec_decode(p, &rec);
 		need = FV_REC_HDR_LEN + rec.caplen;
 		if (rec.caplen > FV_MAX_FRAME || off + (uint64_t)need > end) {
 			err = FV_ECRC;
 			goto bad;
 		}
-		memcpy(rb + FV_REC_HDR_LEN, map + base + off + FV_REC_HDR_LEN,
-		       rec.caplen);
-		if (fv_rec_crc(seed, rb, rb + FV_REC_HDR_LEN, rec.caplen) !=
+		if (z)
+			err = zensure(rd, map + base, off + FV_REC_HDR_LEN,
+				      rec.caplen);
+		else
+			memcpy(p + FV_REC_HDR_LEN,
+			       map + base + off + FV_REC_HDR_LEN, rec.caplen);
+		if (err)
+			goto bad;
+		if (fv_rec_crc(seed, p, p + FV_REC_HDR_LEN, rec.caplen) !=
 		    rec.crc) {
 			err = FV_ECRC;
 			goto bad;
@@ -336,7 +435,7 @@ int fv_seg_read_chain(struct fv_seg_reader *rd, fv_ref ref, uint32_t first_off,
 			err = FV_ECORRUPT;
 			goto bad;
 		}
-		err = cb(arg, &rec, rb + FV_REC_HDR_LEN);
+		err = cb(arg, &rec, p + FV_REC_HDR_LEN);
 		if (err)
 			return err;
 		off = rec.next;
@@ -378,6 +477,10 @@ static void prefetch(struct fv_seg_reader *rd, fv_ref ref, uint32_t from)
 
 	if (fd < 0 || from >= rd->block_size)
 		return;
+	/* A compressed block's records are not at their offsets: the
+	 * whole block (it ends before block_size). */
+	if (rd->zseen)
+		from = 0;
 	/* The header page, then the flow's part of the block. */
 	posix_fadvise(fd, (off_t)base, FV_BLOCK_ALIGN, POSIX_FADV_WILLNEED);
 	from &= ~(uint32_t)(FV_BLOCK_ALIGN - 1);
@@ -394,16 +497,42 @@ static bool run_resident(struct fv_seg_reader *rd, const struct fv_run *r)
 {
 	unsigned worker = fv_ref_worker(r->ref);
 	uint32_t idx = fv_ref_gen(r->ref) % rd->nsegments;
-	uint64_t off = (uint64_t)fv_ref_off4k(r->ref) * FV_BLOCK_ALIGN +
-		       (r->off & ~(uint32_t)(FV_BLOCK_ALIGN - 1));
+	uint64_t off =
+		(uint64_t)fv_ref_off4k(r->ref) * FV_BLOCK_ALIGN +
+		(rd->zseen ? 0 : r->off & ~(uint32_t)(FV_BLOCK_ALIGN - 1));
 
 	return resident(rd, worker, idx, off);
+}
+
+/* Whether the block at ref is compressed, from its header in the mapping
+ * (a page read when it is not in memory). */
+static bool zpeek(struct fv_seg_reader *rd, fv_ref ref)
+{
+	uint64_t base = (uint64_t)fv_ref_off4k(ref) * FV_BLOCK_ALIGN;
+	const uint8_t *map;
+	uint8_t hb[FV_BLOCK_HDR_LEN];
+	struct fv_block_hdr h;
+
+	if (get_map(rd, fv_ref_worker(ref), fv_ref_gen(ref) % rd->nsegments,
+		    base + FV_BLOCK_HDR_LEN, &map))
+		return false;
+	memcpy(hb, map + base, sizeof(hb));
+	return fv_block_hdr_decode(hb, &h) == 0 && (h.flags & FV_BLK_ZSTD);
 }
 
 void fv_seg_prefetch_runs(struct fv_seg_reader *rd, const struct fv_run *v,
 			  size_t n)
 {
-	if (!n || (run_resident(rd, &v[0]) && run_resident(rd, &v[n - 1])))
+	if (!n)
+		return;
+	/* A reader that has read no block yet looks once whether the
+	 * store is compressed, so its advice covers the right bytes. */
+	if (!rd->zknown) {
+		rd->zknown = true;
+		if (!rd->zseen && zpeek(rd, v[0].ref))
+			rd->zseen = true;
+	}
+	if (run_resident(rd, &v[0]) && run_resident(rd, &v[n - 1]))
 		return;
 	for (size_t i = 0; i < n; i++)
 		if (i == 0 || v[i].ref != v[i - 1].ref)

@@ -23,7 +23,11 @@
  * for the next, so it is ready when needed. No record is placed in a file
  * before its space is allocated: when the disk is full (ENOSPC, EDQUOT)
  * the ring stops between two blocks (fv_ring_full) and every block
- * sealed before can still be synced and indexed.
+ * sealed before can still be synced and indexed. A write that fails (EIO
+ * from a failing disk, EROFS once its filesystem turned read-only) stops
+ * the ring for good: that block and those after it are never reported,
+ * so no index entry points at them, and closing waits only for the
+ * writes still in flight.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -52,6 +56,8 @@ struct wbuf {
 	uint32_t done; /* bytes written so far */
 	uint32_t seg;  /* file index (generation % nsegments) */
 	int complete;
+	int failed; /* its write failed: no longer in flight, never reported
+		     * (it stays in the FIFO: the ring's error is sticky) */
 };
 
 struct fv_ring {
@@ -92,6 +98,7 @@ struct fv_ring {
 	uint64_t done_next; /* blocks below it are written and reported
 			     * (atomic: read by a committer thread) */
 	uint64_t disk_bytes;
+	struct fv_zcomp *z; /* compress_level: compresses each sealed block */
 	int err;
 };
 
@@ -301,18 +308,25 @@ static int handle_cqe(struct fv_ring *r, struct io_uring_cqe *cqe)
 	if (tag == FALLOC_TAG)
 		return falloc_done(r, res);
 	b = &r->bufs[i];
-	if (res == -EAGAIN || res == -EINTR)
-		return submit_buf(r, i);
-	if (res < 0)
-		return res;
-	if (res == 0)
-		return -EIO;
-	b->done += (uint32_t)res;
-	if (b->done < b->len)
-		return submit_buf(r, i);
-	b->complete = 1;
-	r->written[b->seg]++;
-	return 0;
+	if (res == -EAGAIN || res == -EINTR) {
+		res = submit_buf(r, i);
+	} else if (res > 0) {
+		b->done += (uint32_t)res;
+		if (b->done == b->len) {
+			b->complete = 1;
+			r->written[b->seg]++;
+			return 0;
+		}
+		res = submit_buf(r, i);
+	} else if (res == 0) {
+		res = -EIO;
+	}
+	/* A write that failed (EIO from the disk, EROFS once the filesystem
+	 * turned read-only) or could not be queued again is over: nothing
+	 * waits for it any more. */
+	if (res)
+		b->failed = 1;
+	return res;
 }
 
 /* Waits for at least min completions (0: only those ready). */
@@ -347,11 +361,16 @@ static int reap(struct fv_ring *r, unsigned min)
 	return r->in_sync ? 0 : sync_kick(r);
 }
 
+/* A block write is still in flight (neither complete nor failed). */
 static int in_flight_incomplete(const struct fv_ring *r)
 {
-	for (unsigned k = 0; k < r->fifo_n; k++)
-		if (!r->bufs[r->fifo[(r->fifo_head + k) % r->nbuf]].complete)
+	for (unsigned k = 0; k < r->fifo_n; k++) {
+		const struct wbuf *b =
+			&r->bufs[r->fifo[(r->fifo_head + k) % r->nbuf]];
+
+		if (!b->complete && !b->failed)
 			return 1;
+	}
 	return 0;
 }
 
@@ -528,8 +547,6 @@ static int seal(struct fv_ring *r)
 	b = &r->bufs[i];
 	disk_len = (FV_BLOCK_HDR_LEN + r->cur_data + FV_BLOCK_ALIGN - 1) &
 		   ~(uint32_t)(FV_BLOCK_ALIGN - 1);
-	memset(b->mem + FV_BLOCK_HDR_LEN + r->cur_data, 0,
-	       disk_len - FV_BLOCK_HDR_LEN - r->cur_data);
 	memset(&h, 0, sizeof(h));
 	h.magic = FV_BLOCK_MAGIC;
 	h.version = FV_BLOCK_VERSION;
@@ -543,6 +560,13 @@ static int seal(struct fv_ring *r)
 	h.data_len = r->cur_data;
 	h.disk_len = disk_len;
 	h.crc = 0;
+	if (r->z)
+		fv_zblock_pack(r->z, b->mem, &h);
+	if (h.disk_len == disk_len)
+		memset(b->mem + FV_BLOCK_HDR_LEN + r->cur_data, 0,
+		       disk_len - FV_BLOCK_HDR_LEN - r->cur_data);
+	b->bi.raw_len = disk_len;
+	disk_len = h.disk_len;
 	fv_block_hdr_encode(&h, b->mem);
 	h.crc = fv_crc32c(0, b->mem, FV_BLOCK_HDR_LEN);
 	fv_block_hdr_encode(&h, b->mem);
@@ -708,8 +732,11 @@ int fv_ring_flush(struct fv_ring *r, uint64_t *next)
 	if (r->err && !r->full)
 		return r->err;
 	err = seal(r);
-	if (err)
+	if (err) {
+		/* a write failed after the disk filled: not full */
 		r->err = err;
+		r->full = 0;
+	}
 	*next = r->next_seq;
 	return err;
 }
@@ -735,8 +762,11 @@ int fv_ring_poll(struct fv_ring *r)
 	if (r->err && !r->full)
 		return r->err;
 	err = reap(r, 0);
-	if (err)
+	if (err) {
+		/* a write failed after the disk filled: not full */
 		r->err = err;
+		r->full = 0;
+	}
 	return err;
 }
 
@@ -849,6 +879,11 @@ int fv_ring_open(struct fv_ring **out, const struct fv_ring_opts *opts)
 	if (err)
 		goto out_free;
 	r->uring_ok = 1;
+	if (r->o.compress_level) {
+		err = fv_zcomp_new(&r->z, r->o.compress_level, r->o.block_size);
+		if (err)
+			goto out_free;
+	}
 	if (r->o.register_at_open)
 		register_buffers(r);
 	err = recover(r);
@@ -865,6 +900,30 @@ out_free:
 	return err;
 }
 
+/*
+ * Waits for every operation still in flight, whatever its result, so no
+ * buffer is freed while the kernel may still write from it. After an
+ * error (a failed write is no longer in flight) this must not stop at
+ * the next failure, nor wait for a completion that will never come. The
+ * errors met here are not new: the ring's first one is kept.
+ */
+static void wait_all(struct fv_ring *r)
+{
+	struct io_uring_cqe *cqe;
+	int err;
+
+	while (r->syncing || r->falloc_pending || in_flight_incomplete(r)) {
+		if (io_uring_submit(&r->uring) < 0)
+			break;
+		err = io_uring_wait_cqe(&r->uring, &cqe);
+		if (err == -EINTR)
+			continue;
+		if (err)
+			break;
+		handle_cqe(r, cqe);
+	}
+}
+
 int fv_ring_close(struct fv_ring *r)
 {
 	int err = 0;
@@ -873,11 +932,7 @@ int fv_ring_close(struct fv_ring *r)
 		return 0;
 	if (r->uring_ok) {
 		err = fv_ring_sync(r);
-		/* Never free a buffer the kernel may still write from. */
-		while ((r->syncing || r->falloc_pending ||
-			(r->fifo_n && in_flight_incomplete(r))) &&
-		       reap(r, 1) == 0)
-			;
+		wait_all(r);
 		io_uring_queue_exit(&r->uring);
 	}
 	if (r->fds)
@@ -885,6 +940,7 @@ int fv_ring_close(struct fv_ring *r)
 			if (r->fds[i] >= 0)
 				close(r->fds[i]);
 	fv_big_free(r->bufmem, (size_t)r->nbuf * r->o.block_size);
+	fv_zcomp_free(r->z);
 	free(r->bufs);
 	free(r->fifo);
 	free(r->freelist);

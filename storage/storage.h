@@ -36,7 +36,8 @@
 #include <stdint.h>
 
 #define FV_BLOCK_MAGIC	      0x4b4c4246u /* "FBLK" little-endian on disk */
-#define FV_BLOCK_VERSION      2
+#define FV_BLOCK_VERSION      2		  /* records stored as they are */
+#define FV_BLOCK_VERSION_Z    3 /* may hold its records in zstd frames */
 #define FV_BLOCK_HDR_LEN      64
 #define FV_REC_HDR_LEN	      32
 #define FV_BLOCK_ALIGN	      4096
@@ -78,8 +79,22 @@ struct fv_block_hdr {
 	uint32_t count;	   /* records in the block */
 	uint32_t data_len; /* bytes of records after the header */
 	uint32_t disk_len; /* bytes the block takes on disk (4 KiB multiple) */
-	uint32_t crc;	   /* CRC32C of header (crc = 0) and data */
+	uint32_t crc;	   /* CRC32C of the header (crc = 0) */
+	/* Version 3 with FV_BLK_ZSTD: data_len bytes of records cut into
+	 * nframes frames of 1 << frame_shift bytes (the last shorter), each
+	 * compressed alone; a table of their lengths follows the header,
+	 * table_crc its CRC32C. All 0 otherwise. */
+	uint16_t nframes;
+	uint8_t frame_shift;
+	uint32_t table_crc;
 };
+
+enum fv_block_flag {
+	FV_BLK_ZSTD = 1 << 0, /* records in zstd frames (version 3) */
+};
+#define FV_ZFRAMES_MAX	    256
+#define FV_ZFRAME_SHIFT_MIN 12
+#define FV_ZFRAME_SHIFT_MAX 20
 
 /* A record as stored (host order here). */
 struct fv_rec {
@@ -114,6 +129,8 @@ struct fv_block_info {
 	uint64_t last_ns;
 	uint32_t count;
 	uint32_t disk_len;
+	uint32_t raw_len; /* what disk_len would be uncompressed (the index
+			   * does not keep it: 0 when read from there) */
 };
 
 struct fv_ring;
@@ -129,6 +146,9 @@ struct fv_ring_opts {
 	 * the first blocks: a recorder pays for its memory before it
 	 * captures, not while its kernel ring fills. */
 	int register_at_open;
+	/* zstd level (1..19) to compress each block with as it is sealed,
+	 * 0 for none (docs/format.md "Compressed blocks"). */
+	int compress_level;
 	/*
 	 * Called (from fv_ring_append/sync, on the caller's thread) for each
 	 * block whose write has completed, in sequence order.

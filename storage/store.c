@@ -149,7 +149,9 @@ static int read_conf(const char *dir, struct fv_store_conf *c)
 	fclose(f);
 	if (!(seen & 1))
 		return FV_EFORMAT;
-	if (c->format > FV_STORE_FORMAT)
+	/* Older or newer: the other keys may mean something else there.
+	 * c->format tells the caller which version it found. */
+	if (c->format != FV_STORE_FORMAT)
 		return FV_EVERSION;
 	if (seen != 63 || !c->nsegments || !c->workers ||
 	    c->block_size < FV_BLOCK_ALIGN || c->segment_size < c->block_size)

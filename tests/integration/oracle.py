@@ -21,6 +21,9 @@ and fails if any of these does not hold:
   E. each flow's per-direction packet and byte counters equal the sums
      over its frames; and agree with tshark's conversation table
      (expected/*.flows.tsv) except where D counted a documented reason.
+With FV_COMPRESS=zstd:L it also imports FILE into a second store with
+`--compress zstd:L`, and every extraction of step 2 from that store must
+equal the one from the first, byte for byte (Z).
 Prints one summary line; exit 0 pass, 1 fail.
 """
 import collections
@@ -115,6 +118,35 @@ def main():
             print(f'{name}: import failed rc={r.returncode}: '
                   f'{r.stderr.decode(errors="replace").strip()}')
             return 1
+        zstore = None
+        if os.environ.get('FV_COMPRESS'):
+            zstore = os.path.join(tmp, 'zstore')
+            r = run([fv, 'import', '-q', '-r', path, '-s', zstore,
+                     '--max-disk', str(budget), '--compress',
+                     os.environ['FV_COMPRESS']])
+            if r.returncode != 0:
+                print(f'{name}: import --compress failed '
+                      f'rc={r.returncode}: '
+                      f'{r.stderr.decode(errors="replace").strip()}')
+                return 1
+
+        def same_compressed(args, out, what):
+            """Z: the same extraction from the compressed store."""
+            if not zstore:
+                return
+            zout = out + '.z'
+            r = run([fv, 'extract', '-s', zstore] + args + ['-w', zout])
+            if r.returncode != 0:
+                fail(f'Z: {what} from the compressed store failed: '
+                     f'{r.stderr.decode().strip()}')
+                return
+            with open(out, 'rb') as a, open(zout, 'rb') as b:
+                if a.read() != b.read():
+                    fail(f'Z: {what} differs in the compressed store')
+                else:
+                    notes['extractions equal in the compressed store'] += 1
+            os.unlink(zout)
+
         # A. the whole store back, in order.
         allp = os.path.join(tmp, 'all.pcap')
         r = run([fv, 'extract', '-s', store, '--bpf', '', '-w', allp,
@@ -124,6 +156,8 @@ def main():
             got = []
         else:
             got = read_frames(allp)
+            same_compressed(['--bpf', '', '--format', 'pcapng'], allp,
+                            'the whole store')
         if len(got) != len(frames):
             fail(f'A: store holds {len(got)} frames, file has {len(frames)}')
         for i, (a, b) in enumerate(zip(frames, got)):
@@ -145,16 +179,17 @@ def main():
         for fl in flows:
             fid = int(fl['id'])
             out = os.path.join(tmp, f'f{fid}.pcap')
-            r = run([fv, 'extract', '-s', store, '--flow', str(fid), '-w',
-                     out])
+            sel = ['--flow', str(fid)]
+            r = run([fv, 'extract', '-s', store] + sel + ['-w', out])
             if r.returncode == 2 and b'pcapng' in r.stderr:
                 notes['flows past 2106, extracted as pcapng'] += 1
-                r = run([fv, 'extract', '-s', store, '--flow', str(fid),
-                         '-w', out, '--format', 'pcapng'])
+                sel += ['--format', 'pcapng']
+                r = run([fv, 'extract', '-s', store] + sel + ['-w', out])
             if r.returncode != 0:
                 fail(f'B: extract --flow {fid} failed: '
                      f'{r.stderr.decode().strip()}')
                 continue
+            same_compressed(sel, out, f'flow {fid}')
             idx = []
             for p in read_frames(out):
                 q = index.get((p[0], p[4]))

@@ -2,7 +2,10 @@
 # Every capture of ../shared/corpus outside malformed/ goes through
 # `flowvault import`, then every flow and the whole store are extracted and
 # checked against tshark and an independent reader (oracle.py says what is
-# checked). FV_QUICK=1 (the sanitizer run) takes the files under 1 MB.
+# checked). Each capture is also imported with --compress zstd:3 and every
+# extraction from that store must equal the uncompressed one, byte for
+# byte (issue 4; FV_COMPRESS=zstd:L picks the level, "" turns it off).
+# FV_QUICK=1 (the sanitizer run) takes the files under 1 MB.
 set -u
 cd "$(dirname "$0")/../.."
 FV=${FV_BUILD:-build}/flowvault
@@ -11,6 +14,7 @@ CORPUS=${FV_CORPUS:-../shared/corpus}
 [ -d "$CORPUS" ] || { echo "no corpus at $CORPUS"; exit 77; }
 command -v tshark >/dev/null || { echo "tshark missing (make deps)"; exit 77; }
 export FV
+export FV_COMPRESS=${FV_COMPRESS-zstd:3}
 list=$(mktemp)
 trap 'rm -f "$list"' EXIT
 find "$CORPUS" -type f \( -name '*.pcap' -o -name '*.pcapng' \) \

@@ -10,7 +10,8 @@
 # Record runs alternate with import runs when root, network namespaces and
 # tcpreplay are here; else every run is an import. Nothing leaves the
 # namespaces (no addresses, IPv6 off). The moments come from a fixed seed
-# (FV_FAULT_SEED), so a failing run can be replayed.
+# (FV_FAULT_SEED), so a failing run can be replayed. Half the runs of each
+# kind write compressed blocks (--compress zstd:1).
 set -u
 cd "$(dirname "$0")/../.."
 B=${FV_BUILD:-build}
@@ -51,21 +52,24 @@ ms() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
 
 start_record() { # store
 	local rc=0
-	record_start "$NB" "$VB" "$1" --max-disk 512M || rc=1
+	# shellcheck disable=SC2086
+	record_start "$NB" "$VB" "$1" --max-disk 512M $zopt || rc=1
 	RPID=$recpid
 	pids+=("$RPID")
 	return $rc
 }
 
 run_import() { # store delay-ms
-	feed "$T/g1.pcap" | "$FV" import -q -r - -s "$1" --max-disk 512M 2>"$T/imp.err" &
+	# shellcheck disable=SC2086
+	feed "$T/g1.pcap" | "$FV" import -q -r - -s "$1" --max-disk 512M $zopt 2>"$T/imp.err" &
 	local p=$!
 	pids+=("$p")
 	sleep "$(ms "$2")"
 	pkill -KILL -f "flowvault import -q -r - -s $1" 2>/dev/null
 	wait "$p" 2>/dev/null
 	# Restart: the next writer recovers by itself.
-	"$FV" import -q -r "$T/g2.pcap" -s "$1" 2>"$T/imp.err" || {
+	# shellcheck disable=SC2086
+	"$FV" import -q -r "$T/g2.pcap" -s "$1" $zopt 2>"$T/imp.err" || {
 		echo "import after the kill failed: $(cat "$T/imp.err")"
 		return 1
 	}
@@ -97,6 +101,8 @@ nimp=0
 for i in $(seq 1 "$RUNS"); do
 	s=$T/s$i
 	delay=$((100 + RANDOM % 2400))
+	zopt=
+	[ $((i % 4)) -ge 2 ] && zopt="--compress zstd:1"
 	if [ $live = 1 ] && [ $((i % 2)) = 1 ]; then
 		mode=record
 		nrec=$((nrec + 1))
@@ -114,10 +120,10 @@ for i in $(seq 1 "$RUNS"); do
 	chk=$($PY tests/integration/killcheck.py "$FV" "$s" "$T/both.pcap" $opt 2>&1)
 	crc=$?
 	if [ $rc = 0 ] && [ $crc = 0 ]; then
-		echo "run $i ($mode, kill after $delay ms): fsck consistent ($(sed -n 's/^disk .*, \([0-9]*\) not listed.*/\1/p' "$T/fsck") blocks cut off), $(tail -n 1 <<<"$chk")"
+		echo "run $i ($mode${zopt:+, compressed}, kill after $delay ms): fsck consistent ($(sed -n 's/^disk .*, \([0-9]*\) not listed.*/\1/p' "$T/fsck") blocks cut off), $(tail -n 1 <<<"$chk")"
 	else
 		fail=$((fail + 1))
-		echo "FAIL run $i ($mode, kill after $delay ms): fsck exit $rc, check exit $crc"
+		echo "FAIL run $i ($mode${zopt:+, compressed}, kill after $delay ms): fsck exit $rc, check exit $crc"
 		sed 's/^/    /' "$T/fsck"
 		tail -n 5 <<<"$chk" | sed 's/^/    /'
 	fi

@@ -4,7 +4,8 @@
 # import adds flows), pcaps equal `flowvault extract` byte for byte, the
 # documented errors come with their codes, every path of docs/api.yaml
 # answers, a client that hangs up does not hurt the server, a big download
-# runs in constant memory, SIGTERM stops it.
+# runs in constant memory, a download past --max-downloads is 503 busy,
+# SIGTERM stops it.
 set -u
 cd "$(dirname "$0")/../.."
 B=${FV_BUILD:-build}
@@ -309,6 +310,48 @@ len=$(curl -s -D - -o "$T/body" "$U/api/v1/flows/1/pcap" | tr -d '\r' | awk -F':
 len=$(curl -s -D - -o "$T/body" "$U/api/v1/packets?format=pcapng" | tr -d '\r' | awk -F': ' 'tolower($1) == "content-length" {print $2}')
 [ "$len" = "$(stat -c %s "$T/body")" ] && ok "the whole small store as pcapng: Content-Length $len" ||
 	bad "pcapng of $S2: Content-Length '$len', body $(stat -c %s "$T/body")"
+serve_stop
+SPID=$P2 U=$U1
+
+# ---- at most --max-downloads at once: one more is 503, Retry-After ----
+P2=$SPID U1=$U
+SPID=
+serve_start "$S" --max-downloads 1 || bad "serve --max-downloads 1 did not start"
+active() { # waits until the server counts N downloads
+	for _ in $(seq 100); do
+		curl -s "$U/api/v1/status" | grep -q "\"downloads_active\":$1[,}]" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# The whole store, read slowly: tens of MB, more than the socket buffers.
+curl -s --limit-rate 100k -o /dev/null "$U/api/v1/packets" &
+slow=$!
+if active 1; then
+	c=$(curl -s -D "$T/hdr" -o "$T/body" -w '%{http_code}' "$U/api/v1/flows/1/pcap")
+	[ "$c" = 503 ] && grep -qi '^retry-after: 1' "$T/hdr" && grep -q '"error":"busy"' "$T/body" &&
+		ok "a second download past --max-downloads 1: 503, Retry-After: 1, $(head -c 120 "$T/body")" ||
+		bad "a second download past --max-downloads 1: $c $(head -c 200 "$T/body")"
+	c=$(code "$U/api/v1/packets?bpf=tcp")
+	[ "$c" = 503 ] && ok "a packet query past it: 503" || bad "a packet query past it: $c"
+	c=$(code "$U/api/v1/flows?limit=1")
+	[ "$c" = 200 ] && ok "other requests meanwhile: 200" || bad "flows beside a full download slot: $c"
+else
+	bad "the slow download is not counted: $(curl -s "$U/api/v1/status" | head -c 300)"
+fi
+kill "$slow" 2>/dev/null
+wait "$slow" 2>/dev/null
+if active 0; then
+	c=$(code "$U/api/v1/flows/1/pcap")
+	"$FV" extract -s "$S" --flow 1 -w "$T/f1s.pcap"
+	[ "$c" = 200 ] && cmp -s "$T/body" "$T/f1s.pcap" &&
+		ok "the slot freed once the client hung up: a download is 200 again, extract's bytes" ||
+		bad "after the slow client left: $c"
+else
+	bad "the hung-up download still counted: $(curl -s "$U/api/v1/status" | head -c 300)"
+fi
+n=$(curl -s "$U/metrics" | awk '$1 == "flowvault_http_downloads_refused_total" {print $2}')
+[ "$n" = 2 ] && ok "metrics: 2 downloads refused" || bad "metrics: downloads refused '$n'"
 serve_stop
 SPID=$P2 U=$U1
 

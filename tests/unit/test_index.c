@@ -1884,6 +1884,8 @@ static void test_threads(const char *dir)
 		if (!err && b)
 			err = fv_index_get_flow(ix, 1, &f);
 		err = err ? err : fv_index_commit(ix);
+		/* The map replaced while the readers read. */
+		err = err ? err : fv_index_set_cap(ix, b % 2 ? 0 : 64 << 20);
 	}
 	CHECK(err == 0, "writes beside readers: %s", fv_strerror(err));
 	for (int i = 0; i < 2; i++) {
@@ -1891,8 +1893,290 @@ static void test_threads(const char *dir)
 		pthread_join(th[i], NULL);
 		CHECK(a[i].errors == 0, "reader %d: %u errors", i, a[i].errors);
 	}
-	printf("threads: 2 readers (%u, %u queries) beside 20 commits\n",
+	printf("threads: 2 readers (%u, %u queries) beside 20 commits and "
+	       "20 maps\n",
 	       a[0].loops, a[1].loops);
+	fv_index_close(ix);
+}
+
+/* ---- a cap on the index's files ---- */
+
+/* What du -b says of an index directory: data.mdb, lock.mdb and itself. */
+static uint64_t dir_bytes(const char *dir)
+{
+	const char *files[] = {"", "/data.mdb", "/lock.mdb"};
+	uint64_t n = 0;
+	struct stat st;
+	char p[700];
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", dir, files[i]);
+		if (!stat(p, &st))
+			n += (uint64_t)st.st_size;
+	}
+	return n;
+}
+
+/* A short flow as tools/bench/manyflows.py makes them: one of 4096
+ * clients, a random client port, one of 512 servers, one every 100 us. */
+static void churn_flow(struct fv_flow *f, uint64_t id, uint64_t *seed)
+{
+	uint64_t r = rnd(seed);
+
+	memset(f, 0, sizeof(*f));
+	f->id = id;
+	f->key.family = 4;
+	f->key.proto = 17;
+	f->key.saddr[0] = 10;
+	f->key.saddr[1] = 1;
+	f->key.saddr[2] = (uint8_t)(r >> 8 & 15);
+	f->key.saddr[3] = (uint8_t)r;
+	f->key.daddr[0] = 10;
+	f->key.daddr[1] = 200;
+	f->key.daddr[2] = (uint8_t)(r >> 12 & 1);
+	f->key.daddr[3] = (uint8_t)(r >> 16);
+	f->key.sport = (uint16_t)(1024 + (r >> 24) % 64000);
+	f->key.dport = 53;
+	f->first_ns = T0 + id * 100000;
+	f->last_ns = f->first_ns + 1000000;
+	f->pkts[0] = f->pkts[1] = 1;
+	f->bytes[0] = 80;
+	f->bytes[1] = 120;
+}
+
+/*
+ * fv_index_set_cap: the files never pass the cap and a write that finds
+ * no page fails with FV_EFULL, leaving the last commit whole. Then the
+ * indexer given that cap takes a batch (and its blocks) into the full
+ * index by making room (the oldest records go, counted), and keeps
+ * taking batches under the cap.
+ */
+static void test_cap(const char *dir)
+{
+	const uint64_t cap = 2 << 20;
+	struct fv_indexer *x = NULL;
+	struct fv_index_stats st;
+	struct fv_flow_sink sink;
+	struct fv_block_info bi;
+	struct fv_index_drop d;
+	struct fv_index *ix;
+	struct fv_flow f;
+	uint64_t seed = 7, id = 0, kept = 0, big = 0, v = 0, ex = 0;
+	size_t missing = 0;
+	int err;
+
+	err = fv_index_open(&ix, dir, FV_INDEX_CREATE, 0);
+	CHECK(err == 0, "open: %s", fv_strerror(err));
+	if (err)
+		return;
+	CHECK(fv_index_set_cap(ix, 64 << 10) == -EINVAL, "a cap of 16 pages");
+	err = fv_index_set_cap(ix, cap);
+	CHECK(err == 0, "cap: %s", fv_strerror(err));
+	/* Commits of 500 flows, no expiry, until the map is full. */
+	while (!err && id < 100000) {
+		err = fv_index_begin(ix);
+		for (int i = 0; i < 500 && !err; i++) {
+			churn_flow(&f, ++id, &seed);
+			err = fv_index_put_flow(ix, &f);
+		}
+		if (err)
+			fv_index_abort(ix);
+		else
+			err = fv_index_commit(ix);
+		if (!err)
+			kept = id;
+		if (dir_bytes(dir) > big)
+			big = dir_bytes(dir);
+	}
+	CHECK(err == FV_EFULL, "filled: %s after %llu flows", fv_strerror(err),
+	      (unsigned long long)id);
+	CHECK(big <= cap && big > cap - cap / 8,
+	      "files %llu bytes at most, cap %llu", (unsigned long long)big,
+	      (unsigned long long)cap);
+	err = fv_index_stats(ix, &st);
+	CHECK(err == 0 && st.flows == kept && st.used_bytes <= st.map_bytes &&
+		      st.map_bytes <= cap && st.free_bytes >= st.freed_bytes &&
+		      st.freed_bytes > 0,
+	      "stats: %llu flows of %llu, used %llu, map %llu, free %llu, "
+	      "freed %llu",
+	      (unsigned long long)st.flows, (unsigned long long)kept,
+	      (unsigned long long)st.used_bytes,
+	      (unsigned long long)st.map_bytes,
+	      (unsigned long long)st.free_bytes,
+	      (unsigned long long)st.freed_bytes);
+	CHECK(fv_index_get_flow(ix, kept, &f) == 0 &&
+		      fv_index_get_flow(ix, kept + 1, &f) == FV_ENOTFOUND,
+	      "the last commit whole, nothing of the failed one");
+	printf("cap: %llu bytes of files for a cap of %llu: FV_EFULL after "
+	       "%llu flows\n",
+	       (unsigned long long)big, (unsigned long long)cap,
+	       (unsigned long long)kept);
+	id = kept; /* the ids of the failed txn are free again */
+
+	/* The indexer, into the full index: a batch of 3000 flows and 3
+	 * blocks, then 20 more of 2000 flows. Each commit expires the oldest
+	 * records down to what the cap holds (the batch's own too, when it
+	 * shares their bucket): every flow is there or counted. */
+	err = fv_indexer_new(&x, ix);
+	CHECK(err == 0, "indexer: %s", fv_strerror(err));
+	if (err)
+		goto out_close;
+	fv_indexer_set_retention(x, 0, cap);
+	fv_indexer_sink(x, &sink);
+	for (uint32_t i = 0; i < 3; i++) {
+		bi = ret_block(0, 1, i);
+		fv_indexer_on_sealed(x, &bi);
+	}
+	for (int i = 0; i < 3000; i++) {
+		churn_flow(&f, ++id, &seed);
+		sink.record(sink.arg, &f);
+	}
+	err = fv_indexer_commit(x, NULL, 0, id + 1);
+	CHECK(err == 0, "a batch into the full index: %s (%s)",
+	      fv_strerror(err), fv_index_last_error(ix));
+	CHECK(fv_index_get_u64(ix, "index_full", &v) == 0 && v >= 1,
+	      "meta index_full %llu", (unsigned long long)v);
+	for (uint64_t i = kept + 1; i <= id; i++)
+		missing += fv_index_get_flow(ix, i, &f) != 0;
+	err = fv_index_stats(ix, &st);
+	err = err ? err : fv_index_get_u64(ix, "flows_expired", &ex);
+	CHECK(err == 0 && st.flows + ex == id && missing < 3000,
+	      "%llu flows kept + %llu expired, of %llu (%zu of the batch "
+	      "expired)",
+	      (unsigned long long)st.flows, (unsigned long long)ex,
+	      (unsigned long long)id, missing);
+	CHECK(count_blocks(ix, 0, 1) == 3, "its blocks indexed");
+	CHECK(dir_bytes(dir) <= cap, "files %llu bytes after it",
+	      (unsigned long long)dir_bytes(dir));
+	for (int c = 0; c < 20 && !err; c++) {
+		for (int i = 0; i < 2000; i++) {
+			churn_flow(&f, ++id, &seed);
+			sink.record(sink.arg, &f);
+		}
+		err = fv_indexer_commit(x, NULL, 0, id + 1);
+		if (dir_bytes(dir) > big)
+			big = dir_bytes(dir);
+	}
+	CHECK(err == 0 && big <= cap,
+	      "20 more batches: %s, files %llu bytes at most", fv_strerror(err),
+	      (unsigned long long)big);
+	err = fv_index_stats(ix, &st);
+	err = err ? err : fv_index_get_u64(ix, "flows_expired", &ex);
+	CHECK(err == 0 && st.flows + ex == id && st.flows > id / 100 &&
+		      fv_index_get_flow(ix, id, &f) == 0,
+	      "%llu flows kept + %llu expired, of %llu",
+	      (unsigned long long)st.flows, (unsigned long long)ex,
+	      (unsigned long long)id);
+	/* The recycle step under the cap too. */
+	err = fv_indexer_recycle(x, 0, 1, &d);
+	CHECK(err == 0 && d.blocks == 3 && count_blocks(ix, 0, 1) == 0,
+	      "recycle: %s", fv_strerror(err));
+	printf("cap: the indexer took 43000 flows into the full index (%llu "
+	       "kept, %llu expired, %llu times full), files %llu bytes at "
+	       "most\n",
+	       (unsigned long long)st.flows, (unsigned long long)ex,
+	       (unsigned long long)v, (unsigned long long)big);
+	fv_indexer_free(x);
+out_close:
+	fv_index_close(ix);
+}
+
+/* The child of test_map_follow: reads with the map it opened with (the
+ * small one recorded), then after the writer grew the data past it. */
+static int child_follow(const char *dir, int rd, int wr)
+{
+	struct fv_index *ro;
+	struct fv_flow f;
+	uint64_t last;
+	int bad = 0, err;
+
+	alarm(20);
+	err = fv_index_open(&ro, dir, FV_INDEX_RDONLY, 0);
+	if (err) {
+		fprintf(stderr, "child: open: %s\n", fv_strerror(err));
+		return 1;
+	}
+	bad |= fv_index_get_flow(ro, 1, &f) != 0;
+	if (write(wr, "r", 1) != 1 ||
+	    read(rd, &last, sizeof(last)) != sizeof(last))
+		return 1;
+	err = fv_index_get_flow(ro, last, &f);
+	if (err)
+		fprintf(stderr, "child: flow %llu: %s (%s)\n",
+			(unsigned long long)last, fv_strerror(err),
+			fv_index_last_error(ro));
+	bad |= (err != 0) << 1;
+	fv_index_close(ro);
+	return bad;
+}
+
+/*
+ * A reader in another process opened with a smaller map than the data
+ * grows to (a store written before with a small cap, then by a writer
+ * with a larger one): LMDB says MDB_MAP_RESIZED and the reader takes the
+ * size the writer recorded.
+ */
+static void test_map_follow(const char *dir)
+{
+	int to_child[2], to_parent[2], status = 0, err;
+	struct fv_index_stats st;
+	struct fv_index *ix;
+	uint64_t seed = 9, id = 1;
+	struct fv_flow f;
+	pid_t pid;
+	char c;
+
+	/* A new environment records the map it is created with. */
+	err = fv_index_open(&ix, dir, FV_INDEX_CREATE, 1 << 20);
+	CHECK(err == 0, "open: %s", fv_strerror(err));
+	if (err)
+		return;
+	churn_flow(&f, id, &seed);
+	err = fv_index_begin(ix);
+	err = err ? err : fv_index_put_flow(ix, &f);
+	err = err ? err : fv_index_commit(ix);
+	CHECK(err == 0, "first flow: %s", fv_strerror(err));
+	if (pipe(to_child) || pipe(to_parent)) {
+		CHECK(0, "pipe: %s", strerror(errno));
+		goto out_close;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		close(to_child[1]);
+		close(to_parent[0]);
+		_exit(child_follow(dir, to_child[0], to_parent[1]));
+	}
+	CHECK(pid > 0, "fork: %s", strerror(errno));
+	close(to_child[0]);
+	close(to_parent[1]);
+	if (pid < 0)
+		goto out_pipes;
+	CHECK(read(to_parent[0], &c, 1) == 1, "child did not answer");
+	err = fv_index_set_cap(ix, 0); /* 64 GiB */
+	for (int t = 0; t < 8 && !err; t++) {
+		err = fv_index_begin(ix);
+		for (int i = 0; i < 5000 && !err; i++) {
+			churn_flow(&f, ++id, &seed);
+			err = fv_index_put_flow(ix, &f);
+		}
+		err = err ? err : fv_index_commit(ix);
+	}
+	err = err ? err : fv_index_stats(ix, &st);
+	CHECK(err == 0 && st.used_bytes > 2 << 20,
+	      "the data grew past the reader's map: %s, %llu bytes",
+	      fv_strerror(err), (unsigned long long)st.used_bytes);
+	CHECK(write(to_child[1], &id, sizeof(id)) == sizeof(id), "pipe");
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "child reader status 0x%x", status);
+	printf("map: a reader in another process opened with a 1 MiB map "
+	       "follows the data to %llu bytes\n",
+	       (unsigned long long)st.used_bytes);
+out_pipes:
+	close(to_child[1]);
+	close(to_parent[0]);
+out_close:
 	fv_index_close(ix);
 }
 
@@ -2163,6 +2447,10 @@ int main(void)
 	test_flow_retention(dir);
 	rm_index(dir);
 	test_threads(dir);
+	rm_index(dir);
+	test_cap(dir);
+	rm_index(dir);
+	test_map_follow(dir);
 	rm_index(dir);
 	test_errors(base);
 	rmdir(base);

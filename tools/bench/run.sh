@@ -7,6 +7,8 @@
 #   extract --flow (a flow near the end) vs tcpdump -r X -w Y '<its filter>':
 #     from the command line, in process, and over REST (flowvault serve)
 #   index bytes / stored packet bytes
+#   import --compress zstd:1 and :3 vs without: ratio, time, CPU, and the
+#     in-process extraction of the same flow from the compressed store
 #   peak RSS of import, at 1/2 and at full capture size
 #   recovery after kill -9: the next writer's time and disk reads
 #   flow query latency over a million flows vs nfdump (tools/bench/query.sh)
@@ -175,7 +177,38 @@ print(r["id"], v + "%s and host %s and host %s and port %s and port %s" % (r["pr
 	idx=$("$FV" status -s "$store" --format json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["index_used_bytes"], d["stored_bytes"])')
 	read -r ib pk <<<"$idx"
 	printf '%-44s %8s of %s stored packet bytes = %s%% (target <= 2%%)\n' "index size" "$(numfmt --to=iec "$ib")" "$(numfmt --to=iec "$pk")" "$(/usr/bin/python3 -c "print(f'{100*$ib/$pk:.2f}')")"
+	bench_compress
 	rm -f "$DIR/flow.pcap" "$DIR/flow-td.pcap"
+}
+
+# CPU seconds (user + system) of a command.
+cpu() { /usr/bin/time -f '%U %S' "$@" 2>&1 >/dev/null | tail -n 1 | awk '{print $1 + $2}'; }
+
+# Compression (issue 4), inside bench_file (its variables): the same import
+# with --compress zstd:L, its size on disk against the plain store's, its
+# time and CPU against the plain import's (same run), and the in-process
+# extraction of the same flow, which must give the same bytes.
+bench_compress() {
+	local L t_z c_plain c_z raw disk t_inz
+	rmstore
+	c_plain=$(cpu "$FV" import -q -r "$X" -s "$store" --max-disk $((bytes * 3 + (1 << 30))))
+	for L in 1 3; do
+		impz() { "$FV" import -q -r "$X" -s "$store" --max-disk $((bytes * 3 + (1 << 30))) --compress "zstd:$L"; }
+		t_z=$(PREP=rmstore best 3 impz)
+		rmstore
+		c_z=$(cpu "$FV" import -q -r "$X" -s "$store" --max-disk $((bytes * 3 + (1 << 30))) --compress "zstd:$L")
+		read -r raw disk < <("$FV" status -s "$store" --format json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["block_raw_bytes"], d["block_disk_bytes"])')
+		printf '%-44s %8s s  %8.0f MB/s   ratio %s x tcpdump, %s x plain import; size %s x smaller; CPU %s s vs %s s plain (%s x)\n' \
+			"flowvault import --compress zstd:$L" "$(secs "$t_z")" "$(/usr/bin/python3 -c "print($bytes/$t_z/1e6)")" \
+			"$(ratio "$t_td" "$t_z")" "$(ratio "$t_fv" "$t_z")" "$(ratio "$raw" "$disk")" "$c_z" "$c_plain" "$(ratio "$c_z" "$c_plain")"
+		read -r t_inz _ < <("$B/fvbench" extract-flow "$store" "$flowid" 21)
+		"$FV" extract -s "$store" --flow "$flowid" -w "$DIR/flow-z.pcap"
+		printf '%-44s %8s s  ratio %s x faster than tcpdump, %s x the plain store; output %s\n' "  extract --flow $flowid, in process" \
+			"$(secs "$t_inz")" "$(ratio "$t_tdf" "$t_inz")" "$(ratio "$t_inz" "$t_inp")" \
+			"$(cmp -s "$DIR/flow.pcap" "$DIR/flow-z.pcap" && echo "identical to the plain store's" || echo "DIFFERS from the plain store's")"
+		rm -f "$DIR/flow-z.pcap"
+	done
+	rmstore
 }
 
 bench_file "$gen" "generated"
